@@ -1,0 +1,39 @@
+"""Classifier inputs: 2.5D crops of a fixed physical size around a point on a slice.
+
+The crop side is set in millimetres and converted through PixelSpacing, so a crop shows the same
+anatomy at every scanner resolution; the chosen slice and its two neighbours become the three
+channels, which lets a 2D network see a little of the third dimension.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm: float,
+             spacing: tuple[float, float], size: int) -> np.ndarray:
+    """Crop (3, size, size) uint8 centred on pixel (cx, cy) of `slice_index`.
+
+    `spacing` is DICOM PixelSpacing (row, col) in mm. Neighbours beyond the series edge repeat
+    the edge slice; pixels outside the image are 0, so a point near a border still gets a crop.
+    """
+    n = volume.shape[0]
+    if not 0 <= slice_index < n:
+        raise IndexError(f"slice_index {slice_index} outside a series of {n} slices")
+    sx = side_mm / float(spacing[1]) / size  # source pixels per output pixel, along x (columns)
+    sy = side_mm / float(spacing[0]) / size
+    # Inverse map output (u, v) -> source (x, y), pixel centres aligned.
+    m = np.array([[sx, 0.0, cx - sx * size / 2 + 0.5 * sx - 0.5],
+                  [0.0, sy, cy - sy * size / 2 + 0.5 * sy - 0.5]], dtype=np.float64)
+    out = np.empty((3, size, size), dtype=np.uint8)
+    for ch, k in enumerate((slice_index - 1, slice_index, slice_index + 1)):
+        src = volume[min(max(k, 0), n - 1)]
+        out[ch] = cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
+
+
+def box_around(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(x1, y1, x2, y2) in pixels of the square of `side_mm` centred on (cx, cy)."""
+    hx, hy = side_mm / float(spacing[1]) / 2, side_mm / float(spacing[0]) / 2
+    return cx - hx, cy - hy, cx + hx, cy + hy

@@ -1,0 +1,43 @@
+"""Crops keep their physical size and their centre, whatever the pixel spacing."""
+import numpy as np
+import pytest
+
+from lumbar.crops import box_around, crop_25d
+
+
+def _volume_with_square(spacing_mm: float, n: int = 5, size_px: int = 200) -> tuple[np.ndarray, float]:
+    """A volume with a bright 10 mm square centred at pixel (120, 80) on every slice, and slice k = k*10 offset."""
+    vol = np.zeros((n, size_px, size_px), dtype=np.uint8)
+    half = 5.0 / spacing_mm
+    vol[:, int(80 - half):int(80 + half), int(120 - half):int(120 + half)] = 200
+    vol += (np.arange(n, dtype=np.uint8) * 10)[:, None, None]
+    return vol, half
+
+
+@pytest.mark.parametrize("spacing", [0.5, 0.625, 1.0])
+def test_crop_shows_same_physical_extent(spacing):
+    vol, _ = _volume_with_square(spacing)
+    crop = crop_25d(vol, 2, 120, 80, side_mm=20.0, spacing=(spacing, spacing), size=40)
+    assert crop.shape == (3, 40, 40) and crop.dtype == np.uint8
+    bright = crop[1] > 150
+    # a 10 mm square in a 20 mm crop covers half of each side: 20 of 40 px
+    assert abs(bright.sum(axis=1).max() - 20) <= 1 and abs(bright.sum(axis=0).max() - 20) <= 1
+    ys, xs = np.nonzero(bright)
+    assert abs(xs.mean() - 19.5) < 1 and abs(ys.mean() - 19.5) < 1
+
+
+def test_channels_are_neighbours_and_edges_repeat():
+    vol, _ = _volume_with_square(0.5)
+    c = crop_25d(vol, 0, 120, 80, 20.0, (0.5, 0.5), 16)
+    assert c[0, 0, 0] == c[1, 0, 0] == 0 and c[2, 0, 0] == 10  # slice -1 clamps to 0
+    c = crop_25d(vol, 4, 120, 80, 20.0, (0.5, 0.5), 16)
+    assert (c[0, 0, 0], c[1, 0, 0], c[2, 0, 0]) == (30, 40, 40)
+    with pytest.raises(IndexError, match="slice_index 5"):
+        crop_25d(vol, 5, 120, 80, 20.0, (0.5, 0.5), 16)
+
+
+def test_border_point_is_zero_padded_and_box_in_pixels():
+    vol, _ = _volume_with_square(0.5)
+    c = crop_25d(vol, 2, 0, 0, 20.0, (0.5, 0.5), 20)
+    assert c[1, :8, :8].max() == 0 and c[1, 15:, 15:].min() == 20
+    assert box_around(100, 50, 20.0, (0.5, 0.25)) == (60.0, 30.0, 140.0, 70.0)
