@@ -142,3 +142,22 @@ PHI_KEYWORDS: tuple[str, ...] = (
     "OtherPatientNames", "OtherPatientIDs", "InstitutionName", "InstitutionAddress",
     "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "AccessionNumber",
 )
+
+# --- derived tables -------------------------------------------------------------------------
+# slices.parquet (extract stage): one row per readable DICOM slice, in spatial order per series.
+SLICE_COLUMNS: tuple[str, ...] = (
+    STUDY_ID, SERIES_ID, SERIES_DESCRIPTION, INSTANCE_NUMBER, "slice_index", "rows", "columns",
+    "ipp_x", "ipp_y", "ipp_z",                      # ImagePositionPatient (mm, LPS)
+    "row_x", "row_y", "row_z", "col_x", "col_y", "col_z",  # ImageOrientationPatient
+    "spacing_row", "spacing_col",                 # PixelSpacing (mm)
+)
+# split table: the one place that decides which study trains, validates or is held out.
+SPLIT = "split"
+FOLD = "fold"
+SPLITS: tuple[str, ...] = ("train", "val", "holdout")
+# crops.csv (crop stage) and detections: one row per cell
+CROP_COLUMNS: tuple[str, ...] = (
+    STUDY_ID, SERIES_ID, ROW_ID, "column", SPLIT, "slice_index", "x1", "y1", "x2", "y2",
+    "confidence", "source", "grade",
+)
+CROP_SOURCES: tuple[str, ...] = ("label", "detector")
