@@ -1,0 +1,159 @@
+"""The classifier's inputs: one 2.5D crop per graded cell, with a table saying where each came from.
+
+Training studies are cropped around their label points (plus a little jitter), because that is the
+cleanest signal to learn from. Validation and holdout studies are cropped where the trained detector
+puts them, because that is what the classifier will see in use: its validation score then already
+includes the detector's mistakes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .crops import crop_25d
+from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID,
+                         INSTANCE_NUMBER, row_id)
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How big a crop is: side in mm around the point, size in pixels after resizing."""
+
+    side_mm: float
+    size: int
+    jitter_mm: float = 0.0
+    seed: int = 0
+
+
+class ExtractedSeries:
+    """Read access to the extract stage's output: volumes and their slice geometry."""
+
+    def __init__(self, extracted_dir: Path) -> None:
+        self.root = Path(extracted_dir)
+        self.slices = pd.read_parquet(self.root / "slices.parquet")
+        self._by_series = {key: df.sort_values("slice_index") for key, df in
+                           self.slices.groupby([STUDY_ID, SERIES_ID], sort=True)}
+
+    def series_of(self, study_id: int, view: str) -> list[int]:
+        """Series ids of one view in a study (several where a study has several axial series)."""
+        s = self.slices
+        ids = s.loc[(s[STUDY_ID] == study_id) & (s[SERIES_DESCRIPTION] == view), SERIES_ID]
+        return sorted(int(v) for v in ids.unique())
+
+    def volume(self, study_id: int, series_id: int) -> np.ndarray:
+        return np.load(self.root / "images" / str(study_id) / f"{series_id}.npy", mmap_mode="r")
+
+    def meta(self, study_id: int, series_id: int) -> pd.DataFrame:
+        return self._by_series[(study_id, series_id)]
+
+    def spacing(self, study_id: int, series_id: int) -> tuple[float, float]:
+        row = self.meta(study_id, series_id).iloc[0]
+        return float(row["spacing_row"]), float(row["spacing_col"])
+
+    def slice_index(self, study_id: int, series_id: int, instance_number: int) -> int | None:
+        m = self.meta(study_id, series_id)
+        hit = m.loc[m[INSTANCE_NUMBER] == instance_number, "slice_index"]
+        return int(hit.iloc[0]) if len(hit) else None
+
+
+def _grade(labels: pd.DataFrame, study_id: int, column: str) -> int:
+    value = labels.at[study_id, column] if study_id in labels.index else np.nan
+    return GRADE_INDEX[value] if isinstance(value, str) else -1
+
+
+def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
+                studies: list[int], split_name: str, spec: CropSpec,
+                rng: np.random.Generator) -> tuple[list[dict], list[np.ndarray], list[dict]]:
+    """Crops around label points (jittered by `spec.jitter_mm`), one per labelled cell."""
+    cols = set(GROUPS[group].classes)
+    pts = coordinates[coordinates["column"].isin(cols) & coordinates[STUDY_ID].isin(studies)]
+    pts = pts.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER]).drop_duplicates(
+        [STUDY_ID, "column"])
+    rows, images, missing = [], [], []
+    for p in pts.itertuples(index=False):
+        study, series, column = int(p.study_id), int(p.series_id), str(p.column)
+        shift = rng.normal(0.0, spec.jitter_mm, size=2) if spec.jitter_mm > 0 else np.zeros(2)
+        try:
+            idx = store.slice_index(study, series, int(p.instance_number))
+        except KeyError:
+            idx = None
+        if idx is None:
+            missing.append({STUDY_ID: study, ROW_ID: row_id(study, column), "reason": "label slice not extracted"})
+            continue
+        spacing = store.spacing(study, series)
+        cx, cy = float(p.x) + shift[0] / spacing[1], float(p.y) + shift[1] / spacing[0]
+        images.append(crop_25d(store.volume(study, series), idx, cx, cy, spec.side_mm, spacing, spec.size))
+        half = spec.side_mm / 2
+        rows.append({STUDY_ID: study, SERIES_ID: series, ROW_ID: row_id(study, column), "column": column,
+                     SPLIT: split_name, "slice_index": idx,
+                     "x1": cx - half / spacing[1], "y1": cy - half / spacing[0],
+                     "x2": cx + half / spacing[1], "y2": cy + half / spacing[0],
+                     "confidence": 1.0, "source": "label", "grade": _grade(labels, study, column)})
+    return rows, images, missing
+
+
+def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.DataFrame, studies: list[int],
+                   split_of: dict[int, str], spec: CropSpec, imgsz: int, conf: float,
+                   batch: int) -> tuple[list[dict], list[np.ndarray], list[dict]]:
+    """Crops where the detector puts each class (best box over every series of the view)."""
+    from .detection import best_per_class, detect_series
+
+    g = GROUPS[group]
+    rows, images, missing = [], [], []
+    for study in tqdm(studies, desc=f"detect {group}", unit="study"):
+        found = []
+        for series in store.series_of(study, g.view):
+            det = detect_series(detector, np.asarray(store.volume(study, series)), group, imgsz, conf, batch)
+            found.append(det.assign(**{SERIES_ID: series}))
+        dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+        best = best_per_class(dets) if len(dets) else dets
+        chosen = {str(r["column"]): r for _, r in best.iterrows()} if len(best) else {}
+        for column in g.classes:
+            rid = row_id(study, column)
+            if column not in chosen:
+                missing.append({STUDY_ID: study, ROW_ID: rid,
+                                "reason": "no series of this view" if not found else "no detection"})
+                continue
+            r = chosen[column]
+            series = int(r[SERIES_ID])
+            cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2
+            images.append(crop_25d(store.volume(study, series), int(r["slice_index"]), cx, cy,
+                                   spec.side_mm, store.spacing(study, series), spec.size))
+            rows.append({STUDY_ID: study, SERIES_ID: series, ROW_ID: rid, "column": column,
+                         SPLIT: split_of[study], "slice_index": int(r["slice_index"]),
+                         "x1": float(r["x1"]), "y1": float(r["y1"]), "x2": float(r["x2"]),
+                         "y2": float(r["y2"]), "confidence": float(r["confidence"]), "source": "detector",
+                         "grade": _grade(labels, study, column)})
+    return rows, images, missing
+
+
+def build_crop_set(group: str, extracted_dir: Path, coordinates: pd.DataFrame, labels: pd.DataFrame,
+                   split: pd.DataFrame, detector, spec: CropSpec, out_dir: Path, imgsz: int, conf: float,
+                   batch: int) -> dict:
+    """Write images.npy, crops.csv, missing.csv and summary.json for one group under out_dir."""
+    store = ExtractedSeries(extracted_dir)
+    labels = labels.set_index(STUDY_ID) if STUDY_ID in labels.columns else labels
+    split_of = {int(s): str(p) for s, p in zip(split[STUDY_ID], split[SPLIT])}
+    train = sorted(s for s, p in split_of.items() if p == "train")
+    other = sorted(s for s, p in split_of.items() if p != "train")
+    rng = np.random.default_rng(spec.seed)
+    rows, images, missing = label_crops(group, store, coordinates, labels, train, "train", spec, rng)
+    r2, i2, m2 = detector_crops(group, store, detector, labels, other, split_of, spec, imgsz, conf, batch)
+    rows, images, missing = rows + r2, images + i2, missing + m2
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
+    stack = np.stack(images) if images else np.zeros((0, 3, spec.size, spec.size), np.uint8)
+    np.save(out_dir / "images.npy", stack)
+    table.to_csv(out_dir / "crops.csv", index=False, float_format="%.3f")
+    pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason"]).to_csv(out_dir / "missing.csv", index=False)
+    summary = {"group": group, "crops": int(len(table)),
+               "by_split": {k: int(v) for k, v in table[SPLIT].value_counts().sort_index().items()},
+               "missing": int(len(missing))}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary

@@ -1,0 +1,106 @@
+"""A Kaggle submission for test studies: same rows and order as sample_submission.csv, always complete.
+
+A study whose images are missing or unreadable still gets its 25 rows (the training prior), and the
+log says which; a submission with a missing or non-finite row is never written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .evaluation import training_prior
+from .inference import Pipeline, StudyPrediction, predict_study
+from .kaggle import read_kaggle, study_image_dir
+from .metric import score_parts, solution_table
+from .report import study_figure, write_index
+from .vocabulary import ROW_ID, SPLIT, STUDY_ID, SUBMISSION_COLUMNS, split_row_id
+
+log = logging.getLogger(__name__)
+
+
+def check_submission(sub: pd.DataFrame, sample: pd.DataFrame) -> None:
+    """Raise ValueError unless sub has sample's row ids in sample's order and valid probabilities."""
+    if list(sub[ROW_ID]) != list(sample[ROW_ID]):
+        raise ValueError("submission rows differ from sample_submission.csv rows or order")
+    p = sub[list(SUBMISSION_COLUMNS)].to_numpy(float)
+    if not np.isfinite(p).all() or (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("submission has a non-finite, negative or unnormalised row")
+
+
+def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None, metrics_path: Path | None,
+                     report_studies: int = 5) -> dict:
+    """Predict every study of sample_submission.csv; write the submission, report and metrics."""
+    kaggle_dir = root / params.data.kaggle_dir
+    test = read_kaggle(kaggle_dir, part="test")
+    train = read_kaggle(kaggle_dir, part="train")
+    split = pd.read_csv(root / "data" / "split.csv")
+    prior = training_prior(train.labels, sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID]))
+    pipe = Pipeline.load(params, prior, root)
+    sample = test.sample_submission
+    studies = list(dict.fromkeys(split_row_id(r)[0] for r in sample[ROW_ID]))
+    preds: list[StudyPrediction] = []
+    start = time.perf_counter()
+    for i, study in enumerate(tqdm(studies, desc="predict", unit="study")):
+        series = test.series[test.series[STUDY_ID] == study]
+        pred = predict_study(pipe, study, series, study_image_dir(kaggle_dir, "test", study),
+                             keep_images=i < report_studies)
+        for note in pred.notes:
+            log.warning("study %s: %s", study, note)
+        preds.append(pred)
+    seconds = time.perf_counter() - start
+    cells = pd.concat([p.probs for p in preds], ignore_index=True) if preds else pd.DataFrame(
+        columns=[ROW_ID, *SUBMISSION_COLUMNS, "source"])
+    sub = sample[[ROW_ID]].merge(cells[[ROW_ID, *SUBMISSION_COLUMNS]], on=ROW_ID, how="left")
+    check_submission(sub, sample)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    sub.to_csv(out_csv, index=False, float_format="%.6f")
+    if report_dir is not None:
+        figures = {}
+        for p in preds[:report_studies]:
+            study_figure(p, report_dir / f"study_{p.study_id}.png")
+            figures[p.study_id] = f"study_{p.study_id}.png"
+        write_index(preds[:report_studies], report_dir, figures)
+    metrics = {"studies": len(studies), "rows": int(len(sub)),
+               "cells_from_prior": int((cells["source"] == "prior").sum()) if len(cells) else 0}
+    log.info("predicted %d studies in %.1f s (%.2f s/study)", len(studies), seconds,
+             seconds / max(len(studies), 1))
+    labels_path = params.data.test_labels
+    if labels_path and (root / labels_path).exists():
+        solution = solution_table(pd.read_csv(root / labels_path))
+        metrics["score"] = {k: round(v, 5) for k, v in score_parts(solution, sub).items()}
+    if metrics_path is not None:
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
+def study_series(study_dir: Path) -> pd.DataFrame:
+    """(series_id, series_description) of a study folder, read from its DICOM headers.
+
+    For a single folder there is no series CSV, so the SeriesDescription tag of the first readable
+    file of each series decides; a series whose description is not one of the three views is left out.
+    """
+    import pydicom
+
+    from .vocabulary import SERIES_DESCRIPTION, SERIES_ID, VIEWS
+
+    rows = []
+    for sdir in sorted(p for p in Path(study_dir).iterdir() if p.is_dir() and p.name.isdigit()):
+        for f in sorted(sdir.glob("*.dcm")):
+            try:
+                desc = str(pydicom.dcmread(f, stop_before_pixels=True).get("SeriesDescription", ""))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the study
+                log.warning("%s: unreadable header (%s)", f, exc)
+                continue
+            if desc in VIEWS:
+                rows.append({SERIES_ID: int(sdir.name), SERIES_DESCRIPTION: desc})
+            else:
+                log.warning("%s: series description %r is not one of %s", sdir, desc, VIEWS)
+            break
+    return pd.DataFrame(rows, columns=[SERIES_ID, SERIES_DESCRIPTION])
