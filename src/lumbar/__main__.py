@@ -1,4 +1,5 @@
-"""Command line: `python -m lumbar predict STUDY_DIR` prints one study's 25 predictions.
+"""Command line: `python -m lumbar predict STUDY_DIR` prints one study's 25 predictions;
+`python -m lumbar review --base main` prints the metrics/params review CI posts on a pull request.
 
 Run from the repository root with PYTHONPATH=src after `dvc repro` (or `dvc pull`) has produced the
 models; the training prior comes from the same data the models were trained on.
@@ -54,8 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("study_dir", help="e.g. data/synthetic/kaggle/test_images/<study_id>")
     pr.add_argument("--params", default=str(P.DEFAULT_PATH))
     pr.add_argument("--report", help="also write a PNG + index.html of what the models saw here")
+    rv = sub.add_parser("review", help="markdown of `dvc metrics diff` and `dvc params diff` against a base")
+    rv.add_argument("--base", default="main", help="git revision to compare the workspace with")
+    rv.add_argument("--output", help="write the markdown here instead of stdout")
+    ps = sub.add_parser("preset", help="lay a preset (e.g. params-real.yaml) over params.yaml")
+    ps.add_argument("preset")
+    ps.add_argument("--target", default=str(P.DEFAULT_PATH))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.command == "preset":
+        P.write_preset(args.preset, args.target)
+        print(f"{args.target}: {args.preset} laid over it")
+        return 0
+    if args.command == "review":
+        from .review import review_report
+
+        text = review_report(args.base, P.ROOT)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            print(text)
+        return 0
     return _predict(args)
 
 

@@ -36,3 +36,31 @@ def load(path: str | Path = DEFAULT_PATH) -> Params:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return Params(data)
+
+
+def overlay(base: dict[str, Any], overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`base` with `overrides` laid over it; an override naming a key `base` lacks is an error.
+
+    Presets (params-real.yaml, the tests' tiny preset) are overlays, so a renamed or misspelt key
+    fails here instead of silently doing nothing.
+    """
+    out = dict(base)
+    for key, value in overrides.items():
+        if key not in base:
+            raise KeyError(f"preset names unknown param {prefix}{key}")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            out[key] = overlay(base[key], value, f"{prefix}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def write_preset(preset: str | Path, target: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+    """Lay a preset file over `target` (params.yaml) and write the result back to `target`."""
+    with open(target, encoding="utf-8") as fh:
+        base = yaml.safe_load(fh) or {}
+    with open(preset, encoding="utf-8") as fh:
+        merged = overlay(base, yaml.safe_load(fh) or {})
+    with open(target, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(merged, fh, sort_keys=False)
+    return merged
