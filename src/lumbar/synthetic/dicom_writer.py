@@ -53,6 +53,6 @@ def write_slice(path: Path, pixels: np.ndarray, plan: SeriesPlan, index: int, st
     ds.WindowCenter, ds.WindowWidth = 1000, 2000
     ds.PixelData = np.ascontiguousarray(pixels, dtype=np.uint16).tobytes()
     if plan.rle[index]:
-        ds.compress(RLELossless)
+        ds.compress(RLELossless, generate_instance_uid=False)  # keep the deterministic UID
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
