@@ -1,0 +1,205 @@
+"""DICOM series loader: slices in spatial order with their geometry, and never a crash on one bad file.
+
+InstanceNumber is not always spatial order in real studies, so slices are sorted by their position
+along the slice normal. A file that cannot be used (truncated, not DICOM, no pixel data, a transfer
+syntax nothing here decodes, missing geometry, a size that differs from the series) is left out and
+reported as (path, reason); the rest of the series is still read.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.pixels import get_decoder
+
+__all__ = ["Slice", "Series", "read_series", "read_slice", "DicomReadError"]
+
+
+class DicomReadError(ValueError):
+    """One file that cannot be used; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One image's geometry (DICOM LPS patient frame, mm); see the contract's conventions."""
+
+    path: Path
+    instance_number: int
+    position: np.ndarray          # ImagePositionPatient (3,)
+    row_cos: np.ndarray           # direction of increasing column index (3,)
+    col_cos: np.ndarray           # direction of increasing row index (3,)
+    spacing: tuple[float, float]  # PixelSpacing: (row spacing, column spacing)
+    rows: int
+    columns: int
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.cross(self.row_cos, self.col_cos)
+
+
+@dataclass
+class Series:
+    """A series' readable slices in spatial order (ascending along .normal) and what was skipped."""
+
+    slices: list[Slice]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    normal: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    _pixels: list[np.ndarray] | None = field(default=None, repr=False)
+
+    def index_of(self, instance_number: int) -> int:
+        """slice_index of an InstanceNumber; KeyError naming it when the series lacks it."""
+        for i, s in enumerate(self.slices):
+            if s.instance_number == int(instance_number):
+                return i
+        raise KeyError(f"instance {instance_number} not in series ({len(self.slices)} readable slices)")
+
+    @property
+    def instance_map(self) -> dict[int, int]:
+        return {s.instance_number: i for i, s in enumerate(self.slices)}
+
+    def pixels(self) -> np.ndarray:
+        """(n, rows, columns) modality values (rescale applied): int where exact, else float32.
+
+        A series read with pixels=False decodes here, and a file that fails now raises
+        DicomReadError naming it (headers alone cannot prove pixel data is decodable).
+        """
+        if self._pixels is None:
+            self._pixels = [_decode(pydicom.dcmread(s.path), s.path) for s in self.slices]
+        if not self._pixels:
+            return np.zeros((0, 0, 0), dtype=np.int16)
+        if any(p.dtype.kind == "f" for p in self._pixels):
+            return np.stack([p.astype(np.float32, copy=False) for p in self._pixels])
+        return np.stack(self._pixels)
+
+
+def _floats(ds: pydicom.Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
+    value = ds.get(keyword)
+    if value is None:
+        raise DicomReadError(f"{path}: no {keyword}")
+    try:
+        arr = np.array([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DicomReadError(f"{path}: {keyword} is not numeric: {value!r}") from None
+    if arr.shape != (n,) or not np.isfinite(arr).all():
+        raise DicomReadError(f"{path}: {keyword} should be {n} finite numbers, got {value!r}")
+    return arr
+
+
+def _geometry(ds: pydicom.Dataset, path: Path) -> Slice:
+    """Slice geometry from a dataset's header; DicomReadError when a needed tag is missing/bad."""
+    iop = _floats(ds, "ImageOrientationPatient", 6, path)
+    row_cos, col_cos = iop[:3], iop[3:]
+    if abs(np.linalg.norm(row_cos) - 1) > 0.05 or abs(np.linalg.norm(col_cos) - 1) > 0.05:
+        raise DicomReadError(f"{path}: ImageOrientationPatient is not two unit vectors: {list(iop)}")
+    spacing = _floats(ds, "PixelSpacing", 2, path)
+    if (spacing <= 0).any():
+        raise DicomReadError(f"{path}: PixelSpacing must be positive, got {list(spacing)}")
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if not rows or not cols:
+        raise DicomReadError(f"{path}: no Rows/Columns")
+    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        raise DicomReadError(f"{path}: multi-frame image ({ds.NumberOfFrames} frames) not supported")
+    inst = ds.get("InstanceNumber")
+    if inst is None or str(inst).strip() == "":
+        raise DicomReadError(f"{path}: no InstanceNumber")
+    return Slice(path=path, instance_number=int(inst), position=_floats(ds, "ImagePositionPatient", 3, path),
+                 row_cos=row_cos, col_cos=col_cos, spacing=(float(spacing[0]), float(spacing[1])),
+                 rows=int(rows), columns=int(cols))
+
+
+def _check_decodable(ds: pydicom.Dataset, path: Path) -> None:
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if tsyntax is None:
+        return  # pydicom falls back to implicit little endian, which it always decodes
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise DicomReadError(f"{path}: transfer syntax {tsyntax.name} ({tsyntax}) has no decoder") from None
+    if not decoder.is_available:
+        raise DicomReadError(f"{path}: transfer syntax {tsyntax.name} needs a decoder plugin that is not installed")
+
+
+def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    """Pixel values with RescaleSlope/Intercept applied (float32 only when the rescale is not integral)."""
+    if "PixelData" not in ds:
+        raise DicomReadError(f"{path}: no pixel data")
+    _check_decodable(ds, path)
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # decoders raise many types; the file is what is wrong
+        raise DicomReadError(f"{path}: pixel data cannot be decoded: {type(exc).__name__}: {exc}") from None
+    if arr.ndim != 2:
+        raise DicomReadError(f"{path}: expected one 2-D grey image, got pixel array of shape {arr.shape}")
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":  # inverted grey scale: bright = low
+        arr = arr.max() + arr.min() - arr
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    if slope == 1 and intercept == 0:
+        return arr
+    if slope.is_integer() and intercept.is_integer():
+        return arr.astype(np.int32) * int(slope) + int(intercept)
+    return (arr.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
+
+
+def read_slice(path: str | Path, pixels: bool = True) -> tuple[Slice, np.ndarray | None]:
+    """Read one file (pixels decoded when asked); DicomReadError naming the file when it is unusable."""
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
+    except pydicom.errors.InvalidDicomError:
+        raise DicomReadError(f"{path}: not a DICOM file") from None
+    except Exception as exc:  # truncated headers raise EOFError, OSError, struct errors, ...
+        raise DicomReadError(f"{path}: unreadable DICOM: {type(exc).__name__}: {exc}") from None
+    geom = _geometry(ds, path)
+    if not pixels:
+        _check_decodable(ds, path)
+        return geom, None
+    arr = _decode(ds, path)
+    if arr.shape != (geom.rows, geom.columns):
+        raise DicomReadError(f"{path}: pixel array {arr.shape} does not match Rows/Columns")
+    return geom, arr
+
+
+def read_series(series_dir: str | Path, pixels: bool = True) -> Series:
+    """Read every file of a series folder (one read per file); unusable files go to .skipped.
+
+    pixels=False reads headers only (stop_before_pixels), for callers that need geometry alone.
+    """
+    series_dir = Path(series_dir)
+    files = sorted((p for p in series_dir.iterdir() if p.is_file()), key=lambda p: p.name) \
+        if series_dir.is_dir() else []
+    good: list[tuple[Slice, np.ndarray | None]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in files:
+        try:
+            good.append(read_slice(path, pixels=pixels))
+        except DicomReadError as exc:
+            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
+    if not good:
+        return Series([], skipped)
+    # The series' shape and orientation are those of most of its files; odd ones out are skipped.
+    shape = Counter((s.rows, s.columns) for s, _ in good).most_common(1)[0][0]
+    normals = [tuple(np.round(s.normal, 3)) for s, _ in good]
+    main_normal = Counter(normals).most_common(1)[0][0]
+    kept, seen = [], set()
+    # Of two files with one InstanceNumber, keep the one named after it (Kaggle's {instance}.dcm).
+    order = sorted(range(len(good)), key=lambda i: (good[i][0].path.stem != str(good[i][0].instance_number), i))
+    for (s, arr), nrm in ((good[i], normals[i]) for i in order):
+        if (s.rows, s.columns) != shape:
+            skipped.append((str(s.path), f"size {s.rows}x{s.columns} differs from the series' {shape[0]}x{shape[1]}"))
+        elif np.dot(nrm, main_normal) < 0.99:
+            skipped.append((str(s.path), "orientation differs from the rest of the series"))
+        elif s.instance_number in seen:
+            skipped.append((str(s.path), f"duplicate InstanceNumber {s.instance_number}"))
+        else:
+            seen.add(s.instance_number)
+            kept.append((s, arr))
+    normal = np.array(main_normal, dtype=np.float64)
+    normal /= np.linalg.norm(normal)
+    kept.sort(key=lambda sa: (float(np.dot(sa[0].position, normal)), sa[0].instance_number))
+    skipped.sort()
+    return Series([s for s, _ in kept], skipped, normal,
+                  [a for _, a in kept] if pixels else None)
