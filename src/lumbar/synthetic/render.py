@@ -93,6 +93,12 @@ def _zband(Z, zc, h):
     return np.abs(Z - zc) - h / 2
 
 
+def _round(d1, d2, r: float = 3.0):
+    """Intersection of two regions with its corners rounded by r mm (bodies and discs are not boxes)."""
+    a, b = d1 + r, d2 + r
+    return np.sqrt(np.maximum(a, 0) ** 2 + np.maximum(b, 0) ** 2) + np.minimum(np.maximum(a, b), 0) - r
+
+
 def _bone(c: Canvas, lo, hi, fn, shell: float = 1.4) -> None:
     c.paint("cortex", lo, hi, fn)
     c.paint("marrow", lo, hi, lambda X, Y, Z: fn(X, Y, Z) + shell)
@@ -140,7 +146,7 @@ def paint_spine(c: Canvas, sp: Spine) -> None:
         z0, z1 = sp.body_span(k) if k < N_LEVELS else (sp.sacrum_top() - 60, sp.sacrum_top())
         zm, h = (z0 + z1) / 2, z1 - z0
         _bone(c, (-sp.width / 2, ylo, z0), (sp.width / 2, yhi, z1),
-              lambda X, Y, Z, zm=zm, h=h: np.maximum(_ell(X, Y - sp.y_centre(Z), sp.width / 2, sp.depth / 2), _zband(Z, zm, h)))
+              lambda X, Y, Z, zm=zm, h=h: _round(_ell(X, Y - sp.y_centre(Z), sp.width / 2, sp.depth / 2), _zband(Z, zm, h), 4.0))
         for side in (-1, 1):   # pedicles joining body to the arch
             px = side * (sp.canal_w / 2 + 3)
             _bone(c, (px - 4, ylo, zm - 0.2 * h), (px + 4, yhi, zm + 0.4 * h),
@@ -166,10 +172,10 @@ def _paint_level(c: Canvas, sp: Spine, j: int, ylo: float, yhi: float) -> None:
     ycan = sp.canal_y(zd)
     lo, hi = (-sp.width / 2, ylo, zd - hd), (sp.width / 2, yhi, zd + hd)
     # Annulus and nucleus, bulging posteriorly into the canal with the spinal severity.
-    c.paint("annulus", lo, hi, lambda X, Y, Z: np.maximum(
-        _ell(X, Y - ycd - bulge / 2, sp.width / 2, sp.depth / 2 + bulge / 2), _zband(Z, zd, hd)))
-    c.paint(c.value("disc") * (1.0 - 0.55 * sev_sp), lo, hi, lambda X, Y, Z: np.maximum(
-        _ell(X, Y - ycd, sp.width / 2 - 7, sp.depth / 2 - 7), _zband(Z, zd, hd - 2.5)))
+    c.paint("annulus", lo, hi, lambda X, Y, Z: _round(
+        _ell(X, Y - ycd - bulge / 2, sp.width / 2, sp.depth / 2 + bulge / 2), _zband(Z, zd, hd), 1.5))
+    c.paint(c.value("disc") * (1.0 - 0.55 * sev_sp), lo, hi, lambda X, Y, Z: _round(
+        _ell(X, Y - ycd, sp.width / 2 - 7, sp.depth / 2 - 7), _zband(Z, zd, hd - 2.5), 2.5))
     # Ligamentum flavum thickens from behind with the spinal severity.
     lf = 1.5 + 4.5 * sev_sp
     c.paint("flavum", (-cw, ycan, zd - 4), (cw, ycan + ca + lf, zd + 10), lambda X, Y, Z: np.maximum(
@@ -201,7 +207,7 @@ def finish(img: np.ndarray, rng: np.random.Generator, noise: float, peak: float)
     """Texture, bias field and Rician noise; returns 12-bit integers."""
     h, w = img.shape
     tex = gaussian_filter(rng.standard_normal((h, w), dtype=np.float32), 1.6)
-    img = img * (1 + 0.25 * tex)
+    img = gaussian_filter(img, 0.8) * (1 + 0.25 * tex)   # point-spread: no staircase edges
     v, u = np.linspace(-1, 1, h, dtype=np.float32)[:, None], np.linspace(-1, 1, w, dtype=np.float32)[None, :]
     a = rng.normal(0, 0.18, 4)
     bias = np.exp(a[0] * u + a[1] * v + a[2] * u * v - abs(a[3]) * (u ** 2 + v ** 2))
