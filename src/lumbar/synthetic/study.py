@@ -48,14 +48,14 @@ class SeriesPlan:
 
 
 def _sagittal(rng, sp: Spine, view: str, series_id: int, scale: float) -> SeriesPlan:
-    size = int(round(rng.choice([288, 320, 352]) * scale / 8) * 8)
-    spacing = rng.uniform(0.56, 0.68) / scale
+    size = int(round(rng.choice([320, 352, 384]) * scale / 8) * 8)
+    spacing = rng.uniform(0.58, 0.7) / scale   # field of view 185-270 mm: L1 to S1 always inside
     n = int(rng.integers(15, 18))
     gap = rng.uniform(3.8, 4.4)
     x0 = rng.uniform(-2.5, 2.5)
     fov = size * spacing
     ymid = sp.y_centre(sp.disc_z(2)) + sp.depth / 2 + rng.uniform(-8, 8)
-    zmid = sp.disc_z(2) - 10 + rng.uniform(-10, 10)
+    zmid = sp.disc_z(2) + 4 + rng.uniform(-6, 6)
     xs = x0 + (np.arange(n) - (n - 1) / 2) * gap
     xs = xs[::-1]   # spatial order along the normal (-x): patient left first
     pos = [np.array([x, ymid - fov / 2, zmid + fov / 2]) for x in xs]
