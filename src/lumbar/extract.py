@@ -114,7 +114,7 @@ def extract(kaggle_dir: str | Path, out_dir: str | Path, workers: int = 0, low_p
 
     workers = int(workers) or os.cpu_count() or 1
     results = []
-    bar = tqdm(total=len(jobs), desc=f"extract {part}", unit="series", disable=not progress)
+    bar = tqdm(total=len(jobs), desc=f"extract {part}", unit="series", disable=not progress, mininterval=1.0)
     if workers == 1 or len(jobs) <= 1:
         for job in jobs:
             results.append(_extract_one(job))
