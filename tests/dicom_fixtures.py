@@ -96,7 +96,8 @@ def write_kaggle(root: Path, crlf: bool = False, bom: bool = False, images: bool
     cond = "Spinal Canal Stenosis" if human_strings else "spinal_canal_stenosis"
     lv = "L4/L5" if human_strings else "l4_l5"
     cond2 = "Left Subarticular Stenosis" if human_strings else "left_subarticular_stenosis"
-    _csv(root / "train_label_coordinates.csv", ["study_id", "series_id", "instance_number", "condition", "level", "x", "y"],
+    _csv(root / "train_label_coordinates.csv",
+         ["study_id", "series_id", "instance_number", "condition", "level", "x", "y"],
          [[1, 11, 2, cond, lv, 8.5, 6.25], [1, 12, 1, cond2, lv, 3.0, 4.0], [2, 21, 1, cond, lv, 15.9, 11.9]],
          crlf, bom)
     _csv(root / "test_series_descriptions.csv", ["study_id", "series_id", "series_description"],

@@ -100,7 +100,8 @@ def _read_labels(path: Path) -> pd.DataFrame:
         bad = ~df[col].isin(("", *GRADES))
         if bad.any():
             row = df.index[bad.to_numpy()][0]
-            raise _error(path, row, f"{col}: unknown grade {df.at[row, col]!r} (expected one of {list(GRADES)} or blank)")
+            raise _error(path, row, f"{col}: unknown grade {df.at[row, col]!r} "
+                                    f"(expected one of {list(GRADES)} or blank)")
     out = df[[STUDY_ID, *LABEL_COLUMNS]].replace("", np.nan)
     return out.sort_values(STUDY_ID, kind="stable").reset_index(drop=True)
 
@@ -112,7 +113,8 @@ def _read_series(path: Path) -> pd.DataFrame:
     bad = ~df[SERIES_DESCRIPTION].isin(VIEWS)
     if bad.any():
         row = df.index[bad.to_numpy()][0]
-        raise _error(path, row, f"unknown series_description {df.at[row, SERIES_DESCRIPTION]!r} (expected one of {list(VIEWS)})")
+        raise _error(path, row, f"unknown series_description {df.at[row, SERIES_DESCRIPTION]!r} "
+                                f"(expected one of {list(VIEWS)})")
     dup = df.duplicated([STUDY_ID, SERIES_ID])
     if dup.any():
         row = df.index[dup.to_numpy()][0]
