@@ -76,3 +76,15 @@ def test_empty_or_missing_folder_gives_empty_series(tmp_path):
     assert read_series(tmp_path / "empty").slices == []
     s = read_series(tmp_path / "nope")
     assert s.slices == [] and s.pixels().shape[0] == 0
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    import pydicom
+    pix = np.array([[0, 100], [4000, 60000]], dtype=np.uint16)
+    path = write_dicom(tmp_path / "m.dcm", pix, (0, 0, 0))
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.BitsStored, ds.HighBit = 16, 15
+    ds.save_as(path)
+    _, arr = read_slice(path)
+    assert arr.tolist() == [[60000, 59900], [56000, 0]]

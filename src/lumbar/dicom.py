@@ -134,7 +134,8 @@ def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     if arr.ndim != 2:
         raise DicomReadError(f"{path}: expected one 2-D grey image, got pixel array of shape {arr.shape}")
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":  # inverted grey scale: bright = low
-        arr = arr.max() + arr.min() - arr
+        wide = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr
+        arr = (wide.max() + wide.min() - wide).astype(arr.dtype)
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
     if slope == 1 and intercept == 0:
