@@ -43,6 +43,8 @@ def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None,
     prior = training_prior(train.labels, sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID]))
     pipe = Pipeline.load(params, prior, root)
     sample = test.sample_submission
+    if sample is None:
+        raise FileNotFoundError(f"{kaggle_dir / 'sample_submission.csv'}: needed for the submission's rows and order")
     studies = list(dict.fromkeys(split_row_id(r)[0] for r in sample[ROW_ID]))
     preds: list[StudyPrediction] = []
     start = time.perf_counter()
