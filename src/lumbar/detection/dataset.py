@@ -1,0 +1,146 @@
+"""YOLO dataset of one group from the extracted volumes and the label points.
+
+Images are the labelled slices of the group's view (detector_image, written as PNG) plus some
+unlabelled slices of the same series as negatives, so the detector learns when not to fire. Each
+point becomes a square box of `box_mm` millimetres, converted through the slice's PixelSpacing so a
+box covers the same anatomy at every resolution. Train and val come from the split table only;
+holdout studies never appear. Output is byte-identical for the same inputs and seed.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID
+from .images import detector_image
+
+YOLO_SPLITS: tuple[str, ...] = ("train", "val")
+POINT_COLUMNS: tuple[str, ...] = (STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "slice_index", "column", "x", "y")
+_KEY = [STUDY_ID, SERIES_ID, "slice_index"]
+
+
+def image_stem(study_id: int, series_id: int, slice_index: int) -> str:
+    """File name (without suffix) of one slice's image and label."""
+    return f"{int(study_id)}_{int(series_id)}_{int(slice_index):03d}"
+
+
+def _points(group: str, slices: pd.DataFrame, coordinates: pd.DataFrame,
+            split: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
+    """Label points of the group on extracted slices of its view, in train/val, with their slice."""
+    g = GROUPS[group]
+    skipped: Counter = Counter()
+    pts = coordinates.loc[coordinates["column"].isin(g.classes),
+                          [STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y"]].reset_index(drop=True)
+    pts = pts.merge(split[[STUDY_ID, SPLIT]], on=STUDY_ID, how="left")
+    skipped["study not in split table"] += int(pts[SPLIT].isna().sum())
+    skipped["holdout study"] += int((pts[SPLIT] == "holdout").sum())
+    pts = pts[pts[SPLIT].isin(YOLO_SPLITS)]
+    view = slices.loc[slices[SERIES_DESCRIPTION] == g.view,
+                      [STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "slice_index", "rows", "columns",
+                       "spacing_row", "spacing_col"]]
+    pts = pts.merge(view, on=[STUDY_ID, SERIES_ID, INSTANCE_NUMBER], how="left")
+    missing = pts["slice_index"].isna()
+    skipped[f"instance not extracted on a {g.view} series"] += int(missing.sum())
+    pts = pts[~missing]
+    outside = (pts["x"] < 0) | (pts["y"] < 0) | (pts["x"] >= pts["columns"]) | (pts["y"] >= pts["rows"])
+    skipped["point outside the image"] += int(outside.sum())
+    pts = pts[~outside].copy()
+    pts["slice_index"] = pts["slice_index"].astype(int)
+    pts["class_index"] = pts["column"].map({c: i for i, c in enumerate(g.classes)}).astype(int)
+    pts = pts.sort_values([*_KEY, "class_index", "x", "y"]).reset_index(drop=True)
+    return pts, Counter({k: v for k, v in skipped.items() if v})
+
+
+def _negatives(pts: pd.DataFrame, n_slices: dict[tuple[int, int], int], share: float,
+               rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """Unlabelled slices of labelled series, not adjacent to a labelled one; share per labelled slice."""
+    labelled = pts.groupby([STUDY_ID, SERIES_ID])["slice_index"].agg(lambda s: sorted(set(s)))
+    pool = []
+    for (study, series), used in labelled.items():
+        for i in range(n_slices[(study, series)]):
+            if min(abs(i - u) for u in used) > 1:
+                pool.append((int(study), int(series), i))
+    n_pos = int(pts[_KEY].drop_duplicates().shape[0])
+    k = min(len(pool), int(round(share * n_pos)))
+    if k <= 0:
+        return []
+    chosen = rng.choice(len(pool), size=k, replace=False)
+    return sorted(pool[i] for i in chosen)
+
+
+def _label_lines(boxes: pd.DataFrame, box_mm: float) -> list[str]:
+    """YOLO label lines (class cx cy w h, normalised), boxes clipped to the image."""
+    lines = []
+    for b in boxes.itertuples(index=False):
+        hw, hh = box_mm / float(b.spacing_col) / 2, box_mm / float(b.spacing_row) / 2
+        x1, x2 = max(b.x - hw, 0.0), min(b.x + hw, float(b.columns))
+        y1, y2 = max(b.y - hh, 0.0), min(b.y + hh, float(b.rows))
+        lines.append(f"{b.class_index} {(x1 + x2) / 2 / b.columns:.6f} {(y1 + y2) / 2 / b.rows:.6f} "
+                     f"{(x2 - x1) / b.columns:.6f} {(y2 - y1) / b.rows:.6f}")
+    return lines
+
+
+def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFrame, split: pd.DataFrame,
+                       out_dir: Path, box_mm: float, negative_share: float, seed: int) -> dict:
+    """Write images/{train,val}/*.png, labels/{train,val}/*.txt, dataset.yaml, points_val.csv and
+    summary.json for `group` under out_dir; return the summary."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r} (expected one of {tuple(GROUPS)})")
+    if box_mm <= 0:
+        raise ValueError(f"yolo_data.box_mm.{group} must be > 0, got {box_mm}")
+    g = GROUPS[group]
+    extracted_dir, out_dir = Path(extracted_dir), Path(out_dir)
+    slices = pd.read_parquet(extracted_dir / "slices.parquet")
+    n_slices = slices.groupby([STUDY_ID, SERIES_ID]).size().to_dict()
+    pts, skipped = _points(group, slices, coordinates, split)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    rng = np.random.default_rng(seed)
+    summary: dict = {"group": group, "view": g.view, "box_mm": float(box_mm),
+                     "negative_share": float(negative_share), "skipped_points": dict(sorted(skipped.items()))}
+    for part in YOLO_SPLITS:
+        part_pts = pts[pts[SPLIT] == part]
+        if part_pts.empty:
+            raise ValueError(f"yolo_data {group}: no labelled {g.view} slice in split {part!r} "
+                             "(check data/split.csv and the label coordinates)")
+        negatives = _negatives(part_pts, n_slices, negative_share, rng)
+        images = {k: grp for k, grp in part_pts.groupby(_KEY, sort=True)}
+        for key in negatives:
+            images[key] = None
+        img_dir, lab_dir = out_dir / "images" / part, out_dir / "labels" / part
+        img_dir.mkdir(parents=True)
+        lab_dir.mkdir(parents=True)
+        volumes: dict[tuple[int, int], np.ndarray] = {}
+        for study, series, idx in sorted(images):
+            vol = volumes.get((study, series))
+            if vol is None:
+                volumes.clear()  # keys are sorted by series: one volume in memory at a time
+                vol = volumes[(study, series)] = np.load(
+                    extracted_dir / "images" / str(study) / f"{series}.npy")
+            stem = image_stem(study, series, idx)
+            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx),
+                               [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+                raise OSError(f"could not write {img_dir / f'{stem}.png'}")
+            boxes = images[(study, series, idx)]
+            lines = _label_lines(boxes, box_mm) if boxes is not None else []
+            (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+        summary[part] = {"images": len(images), "negatives": len(negatives), "boxes": int(len(part_pts)),
+                         "studies": int(part_pts[STUDY_ID].nunique())}
+    pts.loc[pts[SPLIT] == "val", list(POINT_COLUMNS)].to_csv(out_dir / "points_val.csv", index=False,
+                                                            float_format="%.4f", lineterminator="\n")
+    # No `path:` key on purpose: ultralytics then resolves train/val against this file's folder, so the
+    # dataset works wherever the repository is checked out.
+    spec = {"train": "images/train", "val": "images/val", "nc": len(g.classes),
+            "names": {i: c for i, c in enumerate(g.classes)}}
+    with open(out_dir / "dataset.yaml", "w", encoding="utf-8") as fh:
+        fh.write(f"# YOLO dataset for the {group} detector ({g.view}); written by stages/yolo_data.py\n")
+        yaml.safe_dump(spec, fh, sort_keys=False)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,105 @@
+"""A trained detector over whole series: every slice, in batches, boxes back in original pixels.
+
+`crop`, `evaluate` and `predict` all call detect_series + best_per_class, so the detector is used
+exactly one way everywhere. All slices of a series go through `model.predict` in chunks of `batch`
+images (one forward pass per chunk, not one per slice); the model is loaded once per process.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID
+from .env import ultralytics_env
+from .images import detector_image
+
+DETECTION_COLUMNS: tuple[str, ...] = ("slice_index", "class_index", "column", "confidence", "x1", "y1", "x2", "y2")
+
+
+def load_detector(path: str | Path):
+    """An ultralytics YOLO model from a trained weights file (never downloads; FileNotFoundError if absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"detector weights not found: {path} (run `dvc repro detect` first)")
+    YOLO = ultralytics_env()
+    return YOLO(str(path), task="detect")
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+        DETECTION_COLUMNS, ("int64", "int64", "str", "float64", "float64", "float64", "float64", "float64"))})
+
+
+def detect_series(model, volume: np.ndarray, group_name: str, imgsz: int, conf: float, batch: int) -> pd.DataFrame:
+    """Every box on every slice of a (n, H, W) uint8 volume: DETECTION_COLUMNS, original pixel coordinates."""
+    g = GROUPS[group_name]
+    names = getattr(model, "names", None) or {}
+    if len(names) != len(g.classes):
+        raise ValueError(f"detector has {len(names)} classes but group {group_name!r} has {len(g.classes)}: "
+                         "wrong weights file for this group?")
+    volume = np.asarray(volume)
+    batch = max(int(batch), 1)
+    rows: list[np.ndarray] = []
+    for start in range(0, volume.shape[0], batch):
+        images = [detector_image(volume, i) for i in range(start, min(start + batch, volume.shape[0]))]
+        results = model.predict(images, imgsz=int(imgsz), conf=float(conf), verbose=False, batch=len(images))
+        for offset, res in enumerate(results):
+            b = res.boxes
+            if b is None or len(b) == 0:
+                continue
+            xyxy, cf, cls = (t.cpu().numpy().astype(np.float64) for t in (b.xyxy, b.conf, b.cls))
+            rows.append(np.column_stack([np.full(len(cf), start + offset), cls, cf, xyxy]))
+    if not rows:
+        return _empty()
+    a = np.concatenate(rows)
+    out = pd.DataFrame({"slice_index": a[:, 0].astype(np.int64), "class_index": a[:, 1].astype(np.int64)})
+    out["column"] = [g.classes[i] for i in out["class_index"]]
+    out["confidence"] = a[:, 2]
+    for j, c in enumerate(("x1", "y1", "x2", "y2")):
+        out[c] = a[:, 3 + j]
+    return out.sort_values(["slice_index", "class_index", "confidence"], ascending=[True, True, False],
+                           kind="mergesort").reset_index(drop=True)
+
+
+def best_per_class(detections: pd.DataFrame) -> pd.DataFrame:
+    """One row per column: its most confident box (ties: lowest series, then slice), in class order."""
+    if detections.empty:
+        return detections.copy()
+    keys = ["confidence"] + [k for k in (SERIES_ID, "slice_index") if k in detections.columns]
+    d = detections.sort_values(keys, ascending=[False] + [True] * (len(keys) - 1), kind="mergesort")
+    d = d.drop_duplicates("column", keep="first")
+    return d.sort_values("class_index", kind="mergesort").reset_index(drop=True)
+
+
+def evaluate_points(model, extracted_dir: Path, points: pd.DataFrame, group: str, imgsz: int, conf: float,
+                    batch: int) -> dict:
+    """Point-level figures as the pipeline uses the detector: per study, every series of the group's
+    view, best box per class; a point counts on-slice when that box's slice is within ±1 of the
+    labelled slice (same series), and inside when it is also inside the box (as in evaluation)."""
+    g = GROUPS[group]
+    extracted_dir = Path(extracted_dir)
+    slices = pd.read_parquet(extracted_dir / "slices.parquet", columns=[STUDY_ID, SERIES_ID, SERIES_DESCRIPTION,
+                                                                        INSTANCE_NUMBER])
+    view = slices[slices[SERIES_DESCRIPTION] == g.view]
+    near = inside = detected = 0
+    for study, pts in points.groupby(STUDY_ID, sort=True):
+        found = []
+        for series in sorted(view.loc[view[STUDY_ID] == study, SERIES_ID].unique()):
+            vol = np.load(extracted_dir / "images" / str(int(study)) / f"{int(series)}.npy")
+            found.append(detect_series(model, vol, group, imgsz, conf, batch).assign(**{SERIES_ID: int(series)}))
+        best = best_per_class(pd.concat(found, ignore_index=True)) if found else _empty()
+        chosen = {r.column: r for r in best.itertuples(index=False)}
+        for p in pts.itertuples(index=False):
+            b = chosen.get(p.column)
+            if b is None:
+                continue
+            detected += 1
+            if int(b.series_id) != int(p.series_id) or abs(int(b.slice_index) - int(p.slice_index)) > 1:
+                continue
+            near += 1
+            inside += bool(b.x1 <= p.x <= b.x2 and b.y1 <= p.y <= b.y2)
+    n = max(len(points), 1)
+    return {"points": int(len(points)), "detected": round(detected / n, 4),
+            "slice_within_1": round(near / n, 4), "inside_box": round(inside / n, 4)}
