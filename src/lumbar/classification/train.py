@@ -1,0 +1,205 @@
+"""Training one group's grader: weighted cross-entropy, keep-best on validation, temperature fit.
+
+The loss weights each crop by its true grade (1/2/4), exactly like the competition score, so the
+network is pushed towards the probabilities the score rewards. Validation is scored with the same
+weighted log loss after every epoch; the epoch with the lowest one is kept, and a temperature is
+fitted on its validation logits. Holdout rows are never read (see data.rows_for).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ..vocabulary import GRADE_WEIGHTS
+from . import distributed as D
+from .bundle import save_bundle
+from .calibration import fit_temperature, softmax, weighted_log_loss
+from .data import Augment, CropDataset, augment_batch, load_crop_set, rows_for
+from .model import build_model, normalize, prepare
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The `classifier:` section of params.yaml."""
+
+    arch: str = "vgg19_bn"
+    width: float = 0.25
+    weights: str | None = None     # local torchvision state dict (width 1.0 only), or None
+    lr: float = 1e-3
+    epochs: int = 12
+    batch_size: int = 32
+    weight_decay: float = 1e-4
+    dropout: float = 0.3
+    patience: int = 0              # stop after this many epochs without a better val loss; 0 = never
+    seed: int = 42
+    num_workers: int = 0
+    device: str = "cpu"
+    augment: Augment = field(default_factory=Augment)
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any], root: Path | None = None) -> "TrainConfig":
+        """From params (unknown keys are errors); a relative weights path is resolved against `root`."""
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(section) - set(names))
+        if unknown:
+            raise KeyError(f"params: unknown key classifier.{unknown[0]}")
+        kw: dict[str, Any] = {}
+        for key, value in section.items():
+            if key == "augment":
+                kw[key] = Augment.from_params(value)
+            elif key == "weights":
+                kw[key] = None if value in (None, "", "null") else str(
+                    Path(value) if Path(value).is_absolute() or root is None else Path(root) / value)
+            elif key in ("arch", "device"):
+                kw[key] = str(value)
+            else:
+                kw[key] = type(getattr(cls(), key))(value)
+        return cls(**kw)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, dataset: CropDataset, device: torch.device,
+                   batch_size: int = 256) -> np.ndarray:
+    """Eval-mode logits (N, 3) float64 over a dataset, in its order."""
+    model.eval()
+    out = [model(prepare(dataset.images[i:i + batch_size].to(device))).double().cpu()
+           for i in range(0, len(dataset), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, len(GRADE_WEIGHTS)))
+
+
+def _accuracy(logits: np.ndarray, grades: np.ndarray) -> float:
+    return float((logits.argmax(axis=1) == grades).mean()) if len(grades) else float("nan")
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float):
+        return None if not math.isfinite(v) else round(v, 6)
+    return v
+
+
+def train_classifier(group: str, crop_dir: str | Path, model_path: str | Path, metrics_path: str | Path,
+                     live_dir: str | Path, cfg: TrainConfig) -> dict[str, Any]:
+    """Train, keep the best epoch, calibrate, and write model.pt, the metrics file and the dvclive dir.
+
+    Runs data-parallel when launched under torchrun (see distributed.py); only rank 0 writes.
+    Returns the metrics (on every rank).
+    """
+    ctx = D.setup(cfg.device)
+    try:
+        return _train(group, Path(crop_dir), Path(model_path), Path(metrics_path), Path(live_dir), cfg, ctx)
+    finally:
+        D.cleanup(ctx)
+
+
+def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, live_dir: Path,
+           cfg: TrainConfig, ctx: D.Context) -> dict[str, Any]:
+    seed_everything(cfg.seed)
+    crops = load_crop_set(crop_dir)
+    train_ds = CropDataset(crops, rows_for(crops, "train"))
+    val_ds = CropDataset(crops, rows_for(crops, "val"))
+    if len(train_ds) == 0:
+        raise ValueError(f"{crop_dir}: no graded train crops to learn from")
+    val_grades = val_ds.grades.numpy()
+
+    model = build_model(cfg.arch, cfg.width, cfg.weights, cfg.dropout)
+    net = D.wrap(model, ctx)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = D.sampler(train_ds, ctx, cfg.seed)
+    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * len(loader)),
+                                                pct_start=0.15)
+    class_w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32, device=ctx.device)
+    gen = torch.Generator().manual_seed(cfg.seed + 1 + ctx.rank)  # augmentation draws, per rank
+
+    live = None
+    if ctx.is_main:
+        print(f"classify {group}: {len(train_ds)} train / {len(val_ds)} val crops of {crops.size} px, "
+              f"{ctx.world_size} process(es) on {ctx.device}", flush=True)
+        from dvclive import Live
+        live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    best = {"loss": math.inf, "epoch": -1, "state": None, "logits": None}
+    epochs_run, since_best, t0 = 0, 0, time.perf_counter()
+    for epoch in range(cfg.epochs):
+        D.set_epoch(sampler, epoch)
+        net.train()
+        sums = torch.zeros(2, dtype=torch.float64)  # sum of weight * nll, sum of weight
+        for images, grades in loader:
+            images, grades = images.to(ctx.device), grades.to(ctx.device)
+            x = normalize(augment_batch(images.float().div_(255.0), cfg.augment, gen))
+            loss = F.cross_entropy(net(x), grades, weight=class_w)  # = sum(w * nll) / sum(w)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            w = class_w[grades].sum().item()
+            sums += torch.tensor([loss.item() * w, w], dtype=torch.float64)
+        if ctx.distributed:
+            dist.all_reduce(sums)
+        train_loss = float(sums[0] / sums[1])
+        epochs_run = epoch + 1
+
+        logits = predict_logits(D.unwrap(net), val_ds, ctx.device)
+        val_loss = weighted_log_loss(softmax(logits), val_grades) if len(val_ds) else math.nan
+        val_acc = _accuracy(logits, val_grades)
+        improved = (not len(val_ds)) or val_loss < best["loss"]
+        if improved:
+            best = {"loss": val_loss if len(val_ds) else math.inf, "epoch": epoch, "logits": logits,
+                    "state": copy.deepcopy(D.unwrap(net).state_dict()), "acc": val_acc}
+            since_best = 0
+        else:
+            since_best += 1
+        if live is not None:
+            live.log_metric("train_loss", train_loss)
+            if len(val_ds):
+                live.log_metric("val_weighted_log_loss", val_loss)
+                live.log_metric("val_accuracy", val_acc)
+            live.next_step()
+            print(f"classify {group} epoch {epoch + 1}/{cfg.epochs}: train {train_loss:.4f} "
+                  f"val {val_loss:.4f} acc {val_acc:.3f} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        if cfg.patience > 0 and since_best >= cfg.patience:
+            break
+
+    temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
+    metrics = {
+        "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
+        "best_epoch": best["epoch"] + 1,
+        "val_weighted_log_loss": best["loss"] if len(val_ds) else math.nan,
+        "val_weighted_log_loss_calibrated":
+            weighted_log_loss(softmax(best["logits"], temperature), val_grades) if len(val_ds) else math.nan,
+        "val_accuracy": best.get("acc", math.nan),
+        "temperature": temperature,
+    }
+    metrics = {k: _json_value(v) for k, v in metrics.items()}
+    if ctx.is_main:
+        model.load_state_dict(best["state"])
+        save_bundle(model_path, model, arch=cfg.arch, width=cfg.width, size=crops.size,
+                    temperature=temperature, group=group,
+                    extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds)})
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        for key in ("val_weighted_log_loss_calibrated", "temperature", "best_epoch"):
+            if metrics[key] is not None:
+                live.summary[key] = metrics[key]
+        live.end()
+        print(f"classify {group}: {json.dumps(metrics, sort_keys=True)} "
+              f"({(time.perf_counter() - t0) / max(1, epochs_run):.1f} s/epoch)", flush=True)
+    D.barrier(ctx)
+    return metrics

@@ -1,0 +1,29 @@
+"""Stage classify@{group}: data/crops/{group}/ -> models/classify/{group}/model.pt + metrics + dvclive curves.
+
+Runs data-parallel when launched with `torchrun --nproc_per_node N stages/classify.py --group ...`.
+"""
+import argparse
+from pathlib import Path
+
+import _src  # noqa: F401
+
+from lumbar import params as P
+from lumbar.classification import TrainConfig, train_classifier
+from lumbar.vocabulary import GROUP_NAMES
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--group", required=True, choices=GROUP_NAMES)
+    ap.add_argument("--params", default=str(P.DEFAULT_PATH))
+    ap.add_argument("--root", default=str(P.ROOT), help="folder holding data/, models/, metrics/, dvclive/")
+    args = ap.parse_args()
+    root = Path(args.root)
+    cfg = TrainConfig.from_params(P.load(args.params).classifier, root=root)
+    g = args.group
+    train_classifier(g, root / "data" / "crops" / g, root / "models" / "classify" / g / "model.pt",
+                     root / "metrics" / "classify" / f"{g}.json", root / "dvclive" / "classify" / g, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The grader: learns a toy signal, round-trips through model.pt, calibrates, and never sees holdout rows."""
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lumbar.classification import TrainConfig, build_model, load_classifier, save_bundle, train_classifier
+from lumbar.classification.calibration import fit_temperature, softmax, weighted_log_loss
+from lumbar.classification.data import CropDataset, load_crop_set, rows_for
+from lumbar.metric import _weighted_log_loss
+from lumbar.vocabulary import CROP_COLUMNS, GRADE_WEIGHTS, SPLIT
+
+TOY = TrainConfig(width=0.125, epochs=6, batch_size=16, lr=3e-3, seed=0)
+
+
+def make_toy_crops(out: Path, n_studies: int = 30, size: int = 32, seed: int = 0,
+                   holdout_every: int = 6) -> Path:
+    """A crop set whose grade is the size of a bright blob: easy to learn, impossible by chance.
+
+    Every 5th study validates, every `holdout_every`-th is held out, the rest train; some cells blank.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    rows, imgs = [], []
+    for s in range(n_studies):
+        split = "holdout" if s % holdout_every == 1 else ("val" if s % 5 == 0 else "train")
+        for k in range(10):
+            g = int(rng.choice(3, p=[0.55, 0.3, 0.15]))
+            r = size * (0.1 + 0.11 * g) + rng.normal(0, size * 0.015)
+            cx, cy = size / 2 + rng.normal(0, size * 0.05, 2)
+            blob = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) * 100.0
+            imgs.append(np.clip(rng.normal(70, 18, (3, size, size)) + blob, 0, 255).astype(np.uint8))
+            grade = -1 if k == 9 and s % 3 == 0 else g
+            rows.append({"study_id": 1000 + s, "series_id": 7, "row_id": f"{1000 + s}_c{k}", "column": f"c{k}",
+                         SPLIT: split, "slice_index": 3, "x1": 1.0, "y1": 1.0, "x2": 9.0, "y2": 9.0,
+                         "confidence": 1.0, "source": "label" if split == "train" else "detector",
+                         "grade": grade})
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "images.npy", np.stack(imgs))
+    pd.DataFrame(rows, columns=list(CROP_COLUMNS)).to_csv(out / "crops.csv", index=False)
+    return out
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train fastest on one thread, and do not fight other test processes for cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(tmp: Path, crops: Path, cfg: TrainConfig = TOY) -> tuple[dict, Path]:
+    metrics = train_classifier("spinal", crops, tmp / "model.pt", tmp / "metrics.json", tmp / "live", cfg)
+    return metrics, tmp / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clf")
+    crops = make_toy_crops(tmp / "crops")
+    metrics, model = run(tmp, crops)
+    return tmp, crops, metrics, model
+
+
+def test_learns_toy_signal(trained):
+    tmp, crops, metrics, _ = trained
+    table = pd.read_csv(crops / "crops.csv")
+    val = table[(table[SPLIT] == "val") & (table["grade"] >= 0)]
+    chance = val["grade"].value_counts(normalize=True).max()
+    assert metrics["val_accuracy"] > chance + 0.15, metrics
+    assert metrics["n_val"] == len(val)
+    assert metrics["n_train"] == int(((table[SPLIT] == "train") & (table["grade"] >= 0)).sum())
+    assert metrics["epochs_run"] == TOY.epochs and 1 <= metrics["best_epoch"] <= TOY.epochs
+    assert metrics["val_weighted_log_loss_calibrated"] <= metrics["val_weighted_log_loss"] + 1e-9
+    assert json.loads((tmp / "metrics.json").read_text()) == metrics
+
+
+def test_dvclive_curves(trained):
+    tmp = trained[0]
+    for name in ("train_loss", "val_weighted_log_loss", "val_accuracy"):
+        tsv = pd.read_csv(tmp / "live" / "plots" / "metrics" / f"{name}.tsv", sep="\t")
+        assert list(tsv["step"]) == list(range(TOY.epochs))
+    assert "val_weighted_log_loss" in json.loads((tmp / "live" / "metrics.json").read_text())
+
+
+def test_bundle_round_trip(trained, tmp_path):
+    _, crops, _, model_path = trained
+    images = np.load(crops / "images.npy")[:50]
+    clf = load_classifier(model_path)
+    p = clf.predict_proba(images)
+    assert p.shape == (50, 3) and p.dtype == np.float64 and clf.size == 32
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    # save what was loaded again, load it again: identical probabilities
+    again = save_bundle(tmp_path / "again.pt", clf.model, arch=clf.arch, width=clf.width, size=clf.size,
+                        temperature=clf.temperature, group=clf.group)
+    np.testing.assert_array_equal(load_classifier(again).predict_proba(images), p)
+    # the temperature is applied: p == softmax(logits / T)
+    np.testing.assert_allclose(p, softmax(clf.logits(images), clf.temperature))
+    assert clf.predict_proba(images[:0]).shape == (0, 3)
+
+
+def test_predict_rejects_wrong_input(trained):
+    clf = load_classifier(trained[3])
+    with pytest.raises(ValueError, match="uint8"):
+        clf.predict_proba(np.zeros((2, 3, 32, 32), dtype=np.float32))
+    with pytest.raises(ValueError, match="32"):
+        clf.predict_proba(np.zeros((2, 3, 64, 64), dtype=np.uint8))
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_classifier(trained[0] / "nothing.pt")
+
+
+def test_holdout_never_used(tmp_path):
+    """Scrambling every holdout crop (pixels and grades) changes nothing about the trained model."""
+    cfg = replace(TOY, epochs=1)
+    a = make_toy_crops(tmp_path / "a" / "crops")
+    b = make_toy_crops(tmp_path / "b" / "crops")
+    table = pd.read_csv(b / "crops.csv")
+    images = np.load(b / "images.npy")
+    held = (table[SPLIT] == "holdout").to_numpy()
+    assert held.any()
+    images[held] = np.random.default_rng(1).integers(0, 256, images[held].shape, dtype=np.uint8)
+    table.loc[held, "grade"] = 2 - table.loc[held, "grade"].clip(lower=0)
+    np.save(b / "images.npy", images)
+    table.to_csv(b / "crops.csv", index=False)
+
+    crops = load_crop_set(b)
+    with pytest.raises(ValueError, match="holdout"):
+        rows_for(crops, "holdout")
+    for split in ("train", "val"):
+        idx = rows_for(crops, split)
+        assert not held[idx].any() and (table["grade"].to_numpy()[idx] >= 0).all()
+        assert len(CropDataset(crops, idx)) == len(idx)
+
+    ma, pa = run(tmp_path / "a", a, cfg)
+    mb, pb = run(tmp_path / "b", b, cfg)
+    assert ma == mb
+    sa, sb = torch.load(pa, weights_only=True), torch.load(pb, weights_only=True)
+    assert sa["temperature"] == sb["temperature"]
+    for k in sa["state_dict"]:
+        assert torch.equal(sa["state_dict"][k], sb["state_dict"][k]), k
+
+
+def test_temperature_fixes_overconfidence():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 1.5, (2000, 3))
+    grades = np.array([rng.choice(3, p=p) for p in softmax(true_logits)])
+    overconfident = true_logits * 4.0
+    t = fit_temperature(overconfident, grades)
+    assert 3.0 < t < 5.5
+    before = weighted_log_loss(softmax(overconfident), grades)
+    after = weighted_log_loss(softmax(overconfident, t), grades)
+    assert after < before - 0.1
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, dtype=int)) == 1.0
+
+
+def test_weighted_log_loss_matches_metric():
+    rng = np.random.default_rng(1)
+    p = softmax(rng.normal(size=(50, 3)))
+    g = rng.integers(0, 3, 50)
+    expected = _weighted_log_loss(p[np.arange(50), g], np.asarray(GRADE_WEIGHTS)[g])
+    assert weighted_log_loss(p, g) == pytest.approx(expected, rel=1e-12)
+
+
+def test_model_shapes_and_width():
+    for size in (32, 64):
+        out = build_model("vgg19_bn", 0.125)(torch.zeros(2, 3, size, size))
+        assert out.shape == (2, 3)
+    convs = [m for m in build_model("vgg19_bn", 0.25).features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 16 and convs[0].out_channels == 16 and convs[-1].out_channels == 128
+    with pytest.raises(ValueError, match="arch"):
+        build_model("resnet50", 1.0)
+
+
+def test_pretrained_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing_vgg.pth"):
+        build_model("vgg11_bn", 1.0, weights=tmp_path / "missing_vgg.pth")
+    cfg = TrainConfig.from_params({"weights": "missing_vgg.pth", "width": 1.0}, root=tmp_path)
+    assert cfg.weights == str(tmp_path / "missing_vgg.pth")
+    # a torchvision-style state dict (features.* + an ImageNet classifier that is ignored)
+    donor = build_model("vgg11_bn", 1.0)
+    state = {k: v for k, v in donor.state_dict().items() if k.startswith("features.")}
+    state["classifier.6.weight"] = torch.zeros(1000, 4096)
+    path = tmp_path / "vgg11_bn.pth"
+    torch.save(state, path)
+    model = build_model("vgg11_bn", 1.0, weights=path)
+    for k, v in model.features.state_dict().items():
+        assert torch.equal(v, state[f"features.{k}"]), k
+    with pytest.raises(ValueError, match="width 1.0"):
+        build_model("vgg11_bn", 0.5, weights=path)
+
+
+def test_params_section_is_valid():
+    from lumbar import params as P
+
+    cfg = TrainConfig.from_params(P.load().classifier, root=P.ROOT)
+    assert cfg.arch == "vgg19_bn" and cfg.weights is None
+    with pytest.raises(KeyError, match="classifier.lrate"):
+        TrainConfig.from_params({"lrate": 1.0})
