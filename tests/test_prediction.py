@@ -1,0 +1,69 @@
+"""Submission checks, training prior and the single-study reader of the predict command."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+
+from dicom_fixtures import write_series
+from lumbar.evaluation import solution_frame, training_prior
+from lumbar.metric import solution_table
+from lumbar.prediction import check_submission, study_series
+from lumbar.vocabulary import AXIAL_T2, GRADES, LABEL_COLUMNS, SAGITTAL_T1, SUBMISSION_COLUMNS, row_id
+
+
+def _sample(studies=(7, 9)):
+    sample = pd.DataFrame({"row_id": [row_id(s, c) for s in studies for c in LABEL_COLUMNS]})
+    for c in SUBMISSION_COLUMNS:
+        sample[c] = 1 / 3
+    return sample
+
+
+def test_check_submission_accepts_the_sample_and_refuses_reordered_or_bad_rows():
+    sample = _sample()
+    check_submission(sample, sample)
+    with pytest.raises(ValueError, match="order"):
+        check_submission(sample.iloc[::-1].reset_index(drop=True), sample)
+    bad = sample.copy()
+    bad.loc[3, "severe"] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        check_submission(bad, sample)
+    bad = sample.copy()
+    bad.loc[0, "normal_mild"] = 0.9
+    with pytest.raises(ValueError, match="unnormalised"):
+        check_submission(bad, sample)
+
+
+def test_training_prior_uses_only_the_given_studies_and_fills_unseen_cells():
+    labels = pd.DataFrame({"study_id": [1, 2, 3]})
+    for c in LABEL_COLUMNS:
+        labels[c] = [GRADES[0], GRADES[0], GRADES[2]]
+    labels.loc[:, LABEL_COLUMNS[0]] = None   # a cell never graded in training
+    prior = training_prior(labels, [1, 2])
+    assert list(prior.index) == list(LABEL_COLUMNS)
+    np.testing.assert_allclose(prior.loc[LABEL_COLUMNS[0]].to_numpy(), [1 / 3] * 3)
+    p = prior.loc[LABEL_COLUMNS[1]].to_numpy()   # 2 x Normal/Mild in studies 1, 2; study 3 excluded
+    np.testing.assert_allclose(p, np.array([2.5, 1.0, 2.0]) / 5.5)
+
+
+def test_solution_frame_is_one_hot_with_sample_weights():
+    labels = pd.DataFrame({"study_id": [5], **{c: [GRADES[i % 3]] for i, c in enumerate(LABEL_COLUMNS)}})
+    sol = solution_frame(solution_table(labels))
+    assert list(sol.columns) == ["row_id", *SUBMISSION_COLUMNS, "sample_weight"]
+    assert (sol[list(SUBMISSION_COLUMNS)].sum(axis=1) == 1).all()
+    assert set(sol["sample_weight"]) == {1.0, 2.0, 4.0}
+
+
+def test_study_series_reads_descriptions_from_headers_and_skips_other_series(tmp_path):
+    study = tmp_path / "123"
+    for sid, desc in ((11, SAGITTAL_T1), (12, AXIAL_T2), (13, "Localizer")):
+        for path in write_series(study / str(sid), n=2, axial=desc == AXIAL_T2):
+            ds = pydicom.dcmread(path)
+            ds.SeriesDescription = desc
+            ds.save_as(path)
+    (study / "14").mkdir()
+    (study / "14" / "1.dcm").write_bytes(b"not a dicom file")
+    table = study_series(study)
+    assert table.to_dict("records") == [{"series_id": 11, "series_description": SAGITTAL_T1},
+                                        {"series_id": 12, "series_description": AXIAL_T2}]
