@@ -3,13 +3,18 @@
 Runs data-parallel when launched with `torchrun --nproc_per_node N stages/classify.py --group ...`.
 """
 import argparse
+import os
 from pathlib import Path
 
-import _src  # noqa: F401
+# Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads of a
+# busy neighbour make training several times slower. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from lumbar import params as P
-from lumbar.classification import TrainConfig, train_classifier
-from lumbar.vocabulary import GROUP_NAMES
+import _src  # noqa: E402,F401
+
+from lumbar import params as P  # noqa: E402
+from lumbar.classification import TrainConfig, train_classifier  # noqa: E402
+from lumbar.vocabulary import GROUP_NAMES  # noqa: E402
 
 
 def main() -> None:

@@ -202,3 +202,19 @@ def test_params_section_is_valid():
     assert cfg.arch == "vgg19_bn" and cfg.weights is None
     with pytest.raises(KeyError, match="classifier.lrate"):
         TrainConfig.from_params({"lrate": 1.0})
+
+
+def test_without_validation_rows(tmp_path):
+    """A tiny preset can end with no detector crops for validation: train anyway, T = 1, metrics null."""
+    crops = make_toy_crops(tmp_path / "crops", n_studies=8)
+    table = pd.read_csv(crops / "crops.csv")
+    table.loc[table[SPLIT] == "val", "grade"] = -1
+    table.to_csv(crops / "crops.csv", index=False)
+    metrics, model = run(tmp_path, crops, replace(TOY, epochs=1))
+    assert metrics["n_val"] == 0 and metrics["temperature"] == 1.0
+    assert metrics["val_weighted_log_loss"] is None and metrics["val_accuracy"] is None
+    assert load_classifier(model).predict_proba(np.load(crops / "images.npy")[:2]).shape == (2, 3)
+    table.loc[table[SPLIT] == "train", "grade"] = -1
+    table.to_csv(crops / "crops.csv", index=False)
+    with pytest.raises(ValueError, match="no graded train crops"):
+        run(tmp_path, crops)
