@@ -11,7 +11,7 @@ import yaml
 
 from lumbar.detection import (DETECTION_COLUMNS, best_per_class, build_yolo_dataset, detect_series, detector_image,
                               load_detector, position_value, train_detector)
-from lumbar.detection.train import resolve_model
+from lumbar.detection.train import epochs_for, resolve_model
 from lumbar.vocabulary import GROUPS, SAGITTAL_T2, SLICE_COLUMNS
 
 N_SLICES, SIZE, SPACING = 6, 96, 0.8
@@ -139,6 +139,13 @@ def test_missing_weights_are_an_error_never_a_download(tmp_path):
         load_detector(tmp_path / "missing.pt")
 
 
+def test_epochs_one_number_or_one_per_group():
+    assert epochs_for("spinal", 3) == 3
+    assert epochs_for("spinal", {"spinal": 5, "foraminal": 2}) == 5
+    with pytest.raises(KeyError, match="subarticular"):
+        epochs_for("subarticular", {"spinal": 5})
+
+
 def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
     root, ext, coords, split = fake
     data = tmp_path / "yolo" / "spinal"
@@ -152,7 +159,7 @@ def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    cfg = {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 64, "batch": 4, "nbs": 4, "warmup_epochs": 0,
+    cfg = {"model": "yolov8n.yaml", "epochs": {"foraminal": 9, "spinal": 1, "subarticular": 9}, "imgsz": 64, "batch": 4, "nbs": 4, "warmup_epochs": 0,
            "device": "cpu", "workers": 0, "seed": 0, "patience": 1, "optimizer": "AdamW", "lr0": 2e-3,
            "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4}
     metrics = train_detector("spinal", data, ext, cfg, root=tmp_path)

@@ -103,6 +103,15 @@ def resolve_model(spec: str, root: Path = ROOT) -> str:
     raise ValueError(f"detector.model must be an architecture .yaml or a local .pt file, got {spec!r}")
 
 
+def epochs_for(group: str, epochs: int | Mapping[str, int]) -> int:
+    """detector.epochs is one number or one per group (the groups' data sets differ ~5x in size)."""
+    if isinstance(epochs, Mapping):
+        if group not in epochs:
+            raise KeyError(f"params: detector.epochs has no entry for group {group!r}")
+        epochs = epochs[group]
+    return int(epochs)
+
+
 def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapping[str, Any], root: Path = ROOT,
                    models_dir: Path | None = None, metrics_path: Path | None = None,
                    live_dir: Path | None = None) -> dict:
@@ -125,13 +134,16 @@ def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapp
     model = YOLO(weights, task="detect")
     model.add_callback("on_fit_epoch_end", logger)
     model.add_callback("on_train_end", logger.finish)
+    device = str(cfg["device"])
+    # On a GPU, bf16 autocast: ultralytics' fp16 AMP check would download yolo26n.pt first.
+    amp = False if device.lower() in ("cpu", "mps") else "bf16"
     start = time.perf_counter()
     model.train(data=str(work / "dataset.yaml"), project=str(project), name=group, exist_ok=True,
-                seed=int(cfg["seed"]), deterministic=True, epochs=int(cfg["epochs"]), imgsz=int(cfg["imgsz"]),
-                batch=int(cfg["batch"]), device=str(cfg["device"]), workers=int(cfg["workers"]),
-                patience=int(cfg["patience"]), optimizer=str(cfg["optimizer"]), lr0=float(cfg["lr0"]),
-                nbs=int(cfg["nbs"]), warmup_epochs=float(cfg["warmup_epochs"]), mosaic=float(cfg["mosaic"]),
-                close_mosaic=int(cfg["close_mosaic"]), plots=False, verbose=False,
+                seed=int(cfg["seed"]), deterministic=True, epochs=epochs_for(group, cfg["epochs"]),
+                imgsz=int(cfg["imgsz"]), batch=int(cfg["batch"]), device=device, amp=amp,
+                workers=int(cfg["workers"]), patience=int(cfg["patience"]), optimizer=str(cfg["optimizer"]),
+                lr0=float(cfg["lr0"]), nbs=int(cfg["nbs"]), warmup_epochs=float(cfg["warmup_epochs"]),
+                mosaic=float(cfg["mosaic"]), close_mosaic=int(cfg["close_mosaic"]), plots=False, verbose=False,
                 **AUGMENT)
     seconds = time.perf_counter() - start
     best = project / group / "weights" / "best.pt"
@@ -143,16 +155,19 @@ def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapp
 
     final = dict(logger.final)
     if not final:  # DDP: the logger ran in the worker processes; read what their Live wrote
-        summary = json.loads((live_dir / "metrics.json").read_text()) if (live_dir / "metrics.json").exists() else {}
+        live_json = live_dir / "metrics.json"
+        summary = json.loads(live_json.read_text()) if live_json.exists() else {}
         final = {k: float(v) for k, v in summary.get("final", {}).items()}
+    results = project / group / "results.csv"
+    epochs = len(pd.read_csv(results)) if results.exists() else logger.epochs
     points = pd.read_csv(dataset_dir / "points_val.csv")
     detector = load_detector(models_dir / "best.pt")
     figures = evaluate_points(detector, Path(extracted_dir), points, group, int(cfg["imgsz"]), float(cfg["conf"]),
                               int(cfg["predict_batch"]))
-    epochs = logger.epochs or None
-    metrics = {"mAP50": round(final.get("mAP50", math.nan), 4), "mAP50-95": round(final.get("mAP50-95", math.nan), 4),
-               "val_points": figures, "epochs": epochs, "train_seconds": round(seconds, 1),
-               "seconds_per_epoch": round(seconds / epochs, 2) if epochs else None}
+    metrics = {k: (round(final[k], 4) if math.isfinite(final.get(k, math.nan)) else None)
+               for k in ("mAP50", "mAP50-95")}
+    metrics.update({"val_points": figures, "epochs": epochs, "train_seconds": round(seconds, 1),
+                    "seconds_per_epoch": round(seconds / epochs, 2) if epochs else None})
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return metrics
