@@ -159,9 +159,10 @@ def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    cfg = {"model": "yolov8n.yaml", "epochs": {"foraminal": 9, "spinal": 1, "subarticular": 9}, "imgsz": 64, "batch": 4, "nbs": 4, "warmup_epochs": 0,
-           "device": "cpu", "workers": 0, "seed": 0, "patience": 1, "optimizer": "AdamW", "lr0": 2e-3,
-           "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4}
+    cfg = {"model": "yolov8n.yaml", "epochs": {"foraminal": 9, "spinal": 1, "subarticular": 9}, "imgsz": 64,
+           "batch": 4, "nbs": 4, "warmup_epochs": 0, "device": "cpu", "workers": 0, "seed": 0, "patience": 1,
+           "optimizer": "AdamW", "lr0": 2e-3,
+           "scale": 0.2, "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4}
     metrics = train_detector("spinal", data, ext, cfg, root=tmp_path)
     assert attempts == []                                             # no font/weights download tried
     assert _hashes(data) == before                                    # the DVC output is left untouched

@@ -143,8 +143,8 @@ def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapp
                 imgsz=int(cfg["imgsz"]), batch=int(cfg["batch"]), device=device, amp=amp,
                 workers=int(cfg["workers"]), patience=int(cfg["patience"]), optimizer=str(cfg["optimizer"]),
                 lr0=float(cfg["lr0"]), nbs=int(cfg["nbs"]), warmup_epochs=float(cfg["warmup_epochs"]),
-                mosaic=float(cfg["mosaic"]), close_mosaic=int(cfg["close_mosaic"]), plots=False, verbose=False,
-                **AUGMENT)
+                scale=float(cfg["scale"]), mosaic=float(cfg["mosaic"]), close_mosaic=int(cfg["close_mosaic"]),
+                plots=False, verbose=False, **AUGMENT)
     seconds = time.perf_counter() - start
     best = project / group / "weights" / "best.pt"
     if not best.is_file():
