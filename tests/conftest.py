@@ -4,3 +4,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 REFERENCE = ROOT.parent / "shared" / "reference" / "rsna2024"
+
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@dataclass
+class TinyRun:
+    path: Path
+    ran: set
+    output: str
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory):
+    """A repository copy on the tiny preset after one full `dvc repro`, everything committed."""
+    from pipeline_repo import dvc, make_repo, sh, stages_run
+
+    base = tmp_path_factory.mktemp("tiny")
+    repo = make_repo(base / "repo", base / "storage")
+    out = dvc(["repro"], repo)
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "tiny run"], repo)
+    return TinyRun(repo, stages_run(out), out)

@@ -38,8 +38,8 @@ def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
 def detection_figures(preds: list[StudyPrediction], coordinates: pd.DataFrame) -> dict[str, dict]:
     """Per group: share of label points inside the chosen box, and on the chosen slice ±1."""
     out = {}
-    boxes = pd.concat([p.boxes.assign(**{STUDY_ID: p.study_id}) for p in preds if len(p.boxes)],
-                      ignore_index=True) if preds else pd.DataFrame()
+    found = [p.boxes.assign(**{STUDY_ID: p.study_id}) for p in preds if len(p.boxes)]
+    boxes = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
     maps = {(p.study_id, s): m for p in preds for s, m in p.slice_maps.items()}
     for g in GROUPS.values():
         pts = coordinates[coordinates["column"].isin(g.classes)

@@ -1,0 +1,100 @@
+"""End to end on the tiny preset: `dvc repro` from synthesize to predict, in a throw-away repository."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from sklearn.metrics import log_loss
+
+from pipeline_repo import dvc, stages_run
+from lumbar.vocabulary import GROUPS, PHI_KEYWORDS, SPLIT, STUDY_ID
+
+ALL_STAGES = {"synthesize", "extract", "split", "evaluate", "predict"} | {
+    f"{s}@{g}" for s in ("yolo_data", "detect", "crop", "classify") for g in GROUPS}
+
+
+def test_repro_runs_every_stage(tiny_repo):
+    assert tiny_repo.ran == ALL_STAGES
+
+
+def test_second_repro_runs_nothing(tiny_repo):
+    out = dvc(["repro"], tiny_repo.path)
+    assert stages_run(out) == set(), out
+    assert "up to date" in out
+
+
+def test_submission_has_sample_rows_in_order_and_valid_probabilities(tiny_repo):
+    kaggle = tiny_repo.path / "data" / "synthetic" / "kaggle"
+    sample = pd.read_csv(kaggle / "sample_submission.csv")
+    sub = pd.read_csv(tiny_repo.path / "data" / "submission.csv")
+    assert list(sub["row_id"]) == list(sample["row_id"])
+    assert len(sub) == 25 * sample["row_id"].str.split("_").str[0].nunique()
+    p = sub[["normal_mild", "moderate", "severe"]].to_numpy()
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert (tiny_repo.path / "reports" / "predict" / "index.html").exists()
+
+
+def _independent_score(solution: pd.DataFrame, sub: pd.DataFrame) -> float:
+    """The competition metric written again from its definition, with sklearn's log loss."""
+    cols = ["normal_mild", "moderate", "severe"]
+    m = solution.merge(sub, on="row_id", suffixes=("_true", ""))
+    y = m[[c + "_true" for c in cols]].to_numpy().argmax(axis=1)
+    p = m[cols].to_numpy()
+    p = np.clip(p / p.sum(axis=1, keepdims=True), 1e-15, 1 - 1e-15)
+    group = m["row_id"].map(lambda r: next(g for g in GROUPS if any(r.endswith(c) for c in GROUPS[g].classes)))
+    losses = [log_loss(y[group == g], p[group == g], sample_weight=m["sample_weight"][group == g],
+                       labels=[0, 1, 2]) for g in ("spinal", "foraminal", "subarticular")]
+    sp = m[group == "spinal"].assign(y=y[group == "spinal"], ps=p[group == "spinal", 2])
+    sp["study"] = sp["row_id"].str.split("_").str[0]
+    per = sp.groupby("study").agg(label=("y", lambda v: int((v == 2).any())), pred=("ps", "max"),
+                                  w=("sample_weight", "max"))
+    losses.append(log_loss(per["label"], np.column_stack([1 - per["pred"], per["pred"]]),
+                           sample_weight=per["w"], labels=[0, 1]))
+    return float(np.mean(losses))
+
+
+def test_evaluate_metrics_and_independent_rescore(tiny_repo):
+    ev = tiny_repo.path / "data" / "evaluate"
+    metrics = json.loads((tiny_repo.path / "metrics" / "evaluate.json").read_text())
+    for key in ("score", "prior", "oracle"):
+        assert set(metrics[key]) >= {"score", "spinal", "foraminal", "subarticular", "any_severe_spinal"}
+    assert "gap_captured" in metrics and set(metrics["detection"]) == set(GROUPS)
+    preds, solution = pd.read_csv(ev / "predictions.csv"), pd.read_csv(ev / "solution.csv")
+    split = pd.read_csv(tiny_repo.path / "data" / "split.csv")
+    holdout = set(split.loc[split[SPLIT] == "holdout", STUDY_ID])
+    assert {int(r.split("_")[0]) for r in preds["row_id"]} == holdout
+    assert len(preds) == 25 * len(holdout)
+    assert set(solution["row_id"]) <= set(preds["row_id"])
+    assert _independent_score(solution, preds) == pytest.approx(metrics["score"]["score"], abs=1e-4)
+    for g in GROUPS:
+        conf = pd.read_csv(ev / f"confusion_{g}.csv")
+        assert list(conf.columns) == ["actual", "predicted"] and len(conf) > 0
+
+
+def test_no_patient_identifying_field_in_any_output(tiny_repo):
+    kaggle = tiny_repo.path / "data" / "synthetic" / "kaggle"
+    ds = pydicom.dcmread(next(kaggle.glob("train_images/*/*/*.dcm")), stop_before_pixels=True)
+    secrets = {str(ds.get(k)) for k in PHI_KEYWORDS if ds.get(k) not in (None, "")}
+    assert secrets, "the synthetic DICOM should carry fake identifying fields to test against"
+    derived = [p for d in ("data", "models", "metrics", "reports", "dvclive") for p in (tiny_repo.path / d).rglob("*")
+               if p.is_file() and "synthetic" not in p.relative_to(tiny_repo.path).parts]
+    assert derived
+    for path in derived:
+        blob = path.read_bytes()
+        for s in secrets:
+            assert s.encode() not in blob, f"{s!r} leaked into {path}"
+
+
+def test_holdout_studies_never_reach_training(tiny_repo):
+    split = pd.read_csv(tiny_repo.path / "data" / "split.csv")
+    holdout = {str(s) for s in split.loc[split[SPLIT] == "holdout", STUDY_ID]}
+    assert holdout
+    for g in GROUPS:
+        names = [p.name for p in (tiny_repo.path / "data" / "yolo" / g).rglob("*.png")]
+        assert names and not any(n.split("_")[0] in holdout for n in names)
+        crops = pd.read_csv(tiny_repo.path / "data" / "crops" / g / "crops.csv")
+        assert set(crops.loc[crops["source"] == "label", STUDY_ID].astype(str)).isdisjoint(holdout)
