@@ -67,3 +67,18 @@ def test_study_series_reads_descriptions_from_headers_and_skips_other_series(tmp
     table = study_series(study)
     assert table.to_dict("records") == [{"series_id": 11, "series_description": SAGITTAL_T1},
                                         {"series_id": 12, "series_description": AXIAL_T2}]
+
+
+def test_correct_sides_renames_sagittal_detections_by_the_slice_position():
+    from lumbar.detection import correct_sides
+    from lumbar.vocabulary import GROUPS
+
+    classes = GROUPS["foraminal"].classes
+    det = pd.DataFrame({"series_id": [1, 1, 1], "slice_index": [0, 9, 9], "class_index": [7, 2, 8],
+                        "column": [classes[7], classes[2], classes[8]], "confidence": [0.9, 0.8, 0.7]})
+    x = {(1, 0): 18.0, (1, 9): -17.0}            # slice 0 on the patient's left, slice 9 on the right
+    out = correct_sides(det, "foraminal", x)
+    assert list(out["class_index"]) == [2, 7, 8]  # right L3/L4 on a left slice becomes left L3/L4
+    assert list(out["column"]) == [classes[2], classes[7], classes[8]]
+    axial = det.assign(column=[GROUPS["subarticular"].classes[i] for i in det["class_index"]])
+    assert correct_sides(axial, "subarticular", x).equals(axial)

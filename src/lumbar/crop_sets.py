@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .crops import crop_25d
+from .geometry import pixel_to_patient
 from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID,
                          INSTANCE_NUMBER, row_id)
 
@@ -54,6 +55,15 @@ class ExtractedSeries:
     def spacing(self, study_id: int, series_id: int) -> tuple[float, float]:
         row = self.meta(study_id, series_id).iloc[0]
         return float(row["spacing_row"]), float(row["spacing_col"])
+
+    def slice_x(self, study_id: int, series_ids) -> dict[tuple[int, int], float]:
+        """(series_id, slice_index) -> patient x (mm) of each slice's centre."""
+        out = {}
+        for sid in series_ids:
+            for _, r in self.meta(study_id, int(sid)).iterrows():
+                out[(int(sid), int(r["slice_index"]))] = float(
+                    pixel_to_patient(r, r["columns"] / 2, r["rows"] / 2)[0])
+        return out
 
     def slice_index(self, study_id: int, series_id: int, instance_number: int) -> int | None:
         m = self.meta(study_id, series_id)
@@ -101,7 +111,7 @@ def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.Data
                    split_of: dict[int, str], spec: CropSpec, imgsz: int, conf: float,
                    batch: int) -> tuple[list[dict], list[np.ndarray], list[dict]]:
     """Crops where the detector puts each class (best box over every series of the view)."""
-    from .detection import best_per_class, detect_series
+    from .detection import best_per_class, correct_sides, detect_series
 
     g = GROUPS[group]
     rows, images, missing = [], [], []
@@ -111,6 +121,8 @@ def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.Data
             det = detect_series(detector, np.asarray(store.volume(study, series)), group, imgsz, conf, batch)
             found.append(det.assign(**{SERIES_ID: series}))
         dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+        if len(dets):
+            dets = correct_sides(dets, group, store.slice_x(study, dets[SERIES_ID].unique()))
         best = best_per_class(dets) if len(dets) else dets
         chosen = {str(r["column"]): r for _, r in best.iterrows()} if len(best) else {}
         for column in g.classes:

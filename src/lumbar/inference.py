@@ -16,7 +16,8 @@ import pandas as pd
 
 from .classification import load_classifier
 from .crops import crop_25d
-from .detection import best_per_class, detect_series, load_detector
+from .detection import best_per_class, correct_sides, detect_series, load_detector
+from .geometry import pixel_to_patient
 from .dicom import read_series
 from .extract import window_uint8
 from .vocabulary import (GROUPS, LABEL_COLUMNS, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SUBMISSION_COLUMNS,
@@ -68,7 +69,7 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
     chosen, images, notes, maps = [], {}, [], {}
     for g in GROUPS.values():
         ids = sorted(int(s) for s in series.loc[series[SERIES_DESCRIPTION] == g.view, SERIES_ID])
-        found = []
+        found, xs = [], {}
         for sid in ids:
             if not (Path(study_dir) / str(sid)).is_dir():
                 notes.append(f"series {sid} ({g.view}) is listed but not on disk")
@@ -80,6 +81,8 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
                 notes.append(f"series {sid} ({g.view}) has no readable slice")
                 continue
             maps[sid] = {sl.instance_number: i for i, sl in enumerate(s.slices)}
+            xs.update({(sid, i): float(pixel_to_patient(sl, sl.columns / 2, sl.rows / 2)[0])
+                       for i, sl in enumerate(s.slices)})
             vol = window_uint8(s.pixels(), pipe.low_pct, pipe.high_pct)
             images[sid] = vol
             det = detect_series(pipe.detectors[g.name], vol, g.name, pipe.imgsz, pipe.conf, pipe.batch)
@@ -88,6 +91,8 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
         if not ids:
             notes.append(f"no {g.view} series: {g.name} cells get the prior")
         dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+        if len(dets):
+            dets = correct_sides(dets, g.name, xs)
         best = best_per_class(dets) if len(dets) else dets
         crops = []
         for _, r in best.iterrows():

@@ -5,8 +5,9 @@ pointed its config dir into the repository, so importing this package never touc
 """
 from .dataset import build_yolo_dataset, image_stem
 from .images import detector_image, position_value
-from .predict import DETECTION_COLUMNS, best_per_class, detect_series, evaluate_points, load_detector
+from .predict import (DETECTION_COLUMNS, best_per_class, correct_sides, detect_series, evaluate_points,
+                      load_detector)
 from .train import train_detector
 
-__all__ = ["DETECTION_COLUMNS", "best_per_class", "build_yolo_dataset", "detect_series", "detector_image",
+__all__ = ["DETECTION_COLUMNS", "best_per_class", "correct_sides", "build_yolo_dataset", "detect_series", "detector_image",
            "evaluate_points", "image_stem", "load_detector", "position_value", "train_detector"]

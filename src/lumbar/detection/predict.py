@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID
+from ..vocabulary import AXIAL_T2, GROUPS, INSTANCE_NUMBER, LEVELS, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID
 from .env import ultralytics_env
 from .images import detector_image
 
@@ -103,3 +103,27 @@ def evaluate_points(model, extracted_dir: Path, points: pd.DataFrame, group: str
     n = max(len(points), 1)
     return {"points": int(len(points)), "detected": round(detected / n, 4),
             "slice_within_1": round(near / n, 4), "inside_box": round(inside / n, 4)}
+
+
+def correct_sides(detections: pd.DataFrame, group_name: str, slice_x: dict) -> pd.DataFrame:
+    """Give each sagittal detection the side its slice lies on, from the DICOM geometry.
+
+    A parasagittal slice looks almost the same on the left and on the right, so a small detector often
+    names the wrong side; the slice's position in the patient frame (x > 0 is the patient's left) does
+    not. `slice_x` maps (series_id, slice_index) -> patient x (mm) of the slice centre. Axial groups
+    are returned unchanged: there the two sides are in the same image and the detector sees them.
+    """
+    g = GROUPS[group_name]
+    if detections.empty or not g.sided or g.view == AXIAL_T2:
+        return detections
+    d = detections.copy()
+    per_side = len(LEVELS)
+    x = np.array([slice_x[(int(s), int(i))] for s, i in zip(d[SERIES_ID], d["slice_index"])])
+    want_left = x > 0
+    is_left = d["class_index"].to_numpy() < per_side
+    flip = want_left != is_left
+    idx = d["class_index"].to_numpy().copy()
+    idx[flip] = (idx[flip] + per_side) % (2 * per_side)
+    d["class_index"] = idx
+    d["column"] = [g.classes[i] for i in idx]
+    return d
