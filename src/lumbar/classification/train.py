@@ -180,7 +180,7 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
     temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
     metrics = {
         "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
-        "best_epoch": best["epoch"] + 1,
+        "best_epoch": best["epoch"] + 1, "final_train_loss": round(train_loss, 5),
         "val_weighted_log_loss": best["loss"] if len(val_ds) else math.nan,
         "val_weighted_log_loss_calibrated":
             weighted_log_loss(softmax(best["logits"], temperature), val_grades) if len(val_ds) else math.nan,
