@@ -218,3 +218,19 @@ def test_without_validation_rows(tmp_path):
     table.to_csv(crops / "crops.csv", index=False)
     with pytest.raises(ValueError, match="no graded train crops"):
         run(tmp_path, crops)
+
+
+def test_prior_mix_bounds_confidently_wrong_predictions():
+    from lumbar.classification.calibration import fit_prior_mix, grade_prior, weighted_log_loss
+
+    rng = np.random.default_rng(0)
+    grades = rng.choice(3, size=300, p=[0.7, 0.2, 0.1])
+    probs = np.eye(3)[grades] * 0.98 + 0.01            # mostly right, very sure ...
+    wrong = rng.random(300) < 0.15                     # ... and sometimes very sure and wrong
+    probs[wrong] = np.eye(3)[(grades[wrong] + 1) % 3] * 0.999 + 0.0005
+    prior = grade_prior(grades)
+    np.testing.assert_allclose(prior.sum(), 1.0)
+    assert prior[2] > np.mean(grades == 2)             # severe counts four times in the score
+    a = fit_prior_mix(probs, grades, prior)
+    assert 0.0 < a < 1.0
+    assert weighted_log_loss(a * probs + (1 - a) * prior, grades) < weighted_log_loss(probs, grades)

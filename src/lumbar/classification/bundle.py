@@ -43,6 +43,8 @@ class Classifier:
     group: str
     device: torch.device
     batch_size: int = 256
+    prior: np.ndarray | None = None   # grade prior of the training crops
+    prior_mix: float = 1.0            # share of the model in model·mix + prior·(1 − mix), fitted on val
 
     @torch.no_grad()
     def logits(self, images: np.ndarray) -> np.ndarray:
@@ -60,7 +62,10 @@ class Classifier:
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, 3) float64, each row summing to 1."""
-        return softmax(self.logits(images), self.temperature)
+        p = softmax(self.logits(images), self.temperature)
+        if self.prior is not None and self.prior_mix < 1.0:
+            p = self.prior_mix * p + (1.0 - self.prior_mix) * self.prior
+        return p
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
@@ -75,5 +80,8 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     model.load_state_dict(bundle["state_dict"], strict=True)
     dev = torch.device(device)
     model.to(dev).eval()
+    extra = bundle.get("extra", {})
+    prior = np.asarray(extra["prior"], dtype=np.float64) if "prior" in extra else None
     return Classifier(model, bundle["arch"], float(bundle["width"]), int(bundle["size"]),
-                      float(bundle["temperature"]), str(bundle["group"]), dev)
+                      float(bundle["temperature"]), str(bundle["group"]), dev,
+                      prior=prior, prior_mix=float(extra.get("prior_mix", 1.0)))

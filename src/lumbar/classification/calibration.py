@@ -52,3 +52,22 @@ def fit_temperature(logits: np.ndarray, grades: np.ndarray) -> float:
     res = minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
     log_t = float(res.x) if loss(float(res.x)) <= loss(best) else float(best)
     return float(np.exp(log_t))
+
+
+def grade_prior(grades: np.ndarray) -> np.ndarray:
+    """The best constant prediction under the score's 1/2/4 weights: ∝ weight × (count + 0.5)."""
+    counts = np.bincount(np.asarray(grades, dtype=int), minlength=len(GRADE_WEIGHTS)).astype(float)
+    mass = (counts + 0.5) * np.asarray(GRADE_WEIGHTS)
+    return mass / mass.sum()
+
+
+def fit_prior_mix(probs: np.ndarray, grades: np.ndarray, prior: np.ndarray) -> float:
+    """Weight a in [0, 1] of the model in a·probs + (1−a)·prior that minimises the val weighted log loss.
+
+    Under a log loss one confidently wrong severe case costs more than many right ones earn; mixing in
+    the prior bounds every probability from below, and the fit keeps only as much of the model as
+    validation (detector crops, i.e. what the classifier sees in use) says it deserves.
+    """
+    grid = np.linspace(0.0, 1.0, 51)
+    losses = [weighted_log_loss(a * probs + (1 - a) * prior, grades) for a in grid]
+    return float(grid[int(np.argmin(losses))])

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from ..vocabulary import GRADE_WEIGHTS
 from . import distributed as D
 from .bundle import save_bundle
-from .calibration import fit_temperature, softmax, weighted_log_loss
+from .calibration import fit_prior_mix, fit_temperature, grade_prior, softmax, weighted_log_loss
 from .data import Augment, CropDataset, augment_batch, load_crop_set, rows_for
 from .model import build_model, normalize, prepare
 
@@ -178,6 +178,9 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
             break
 
     temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
+    prior = grade_prior(train_ds.grades.numpy())
+    calibrated = softmax(best["logits"], temperature) if len(val_ds) else None
+    mix = fit_prior_mix(calibrated, val_grades, prior) if len(val_ds) else 1.0
     metrics = {
         "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
         "best_epoch": best["epoch"] + 1, "final_train_loss": round(train_loss, 5),
@@ -186,13 +189,17 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
             weighted_log_loss(softmax(best["logits"], temperature), val_grades) if len(val_ds) else math.nan,
         "val_accuracy": best.get("acc", math.nan),
         "temperature": temperature,
+        "prior_mix": mix,
+        "val_weighted_log_loss_final":
+            weighted_log_loss(mix * calibrated + (1 - mix) * prior, val_grades) if len(val_ds) else math.nan,
     }
     metrics = {k: _json_value(v) for k, v in metrics.items()}
     if ctx.is_main:
         model.load_state_dict(best["state"])
         save_bundle(model_path, model, arch=cfg.arch, width=cfg.width, size=crops.size,
                     temperature=temperature, group=group,
-                    extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds)})
+                    extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds),
+                           "prior": [float(v) for v in prior], "prior_mix": float(mix)})
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for key in ("val_weighted_log_loss_calibrated", "temperature", "best_epoch"):
