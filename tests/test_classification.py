@@ -98,10 +98,13 @@ def test_bundle_round_trip(trained, tmp_path):
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
     # save what was loaded again, load it again: identical probabilities
     again = save_bundle(tmp_path / "again.pt", clf.model, arch=clf.arch, width=clf.width, size=clf.size,
-                        temperature=clf.temperature, group=clf.group)
+                        temperature=clf.temperature, group=clf.group,
+                        extra={"prior": clf.prior.tolist(), "prior_mix": clf.prior_mix})
     np.testing.assert_array_equal(load_classifier(again).predict_proba(images), p)
-    # the temperature is applied: p == softmax(logits / T)
-    np.testing.assert_allclose(p, softmax(clf.logits(images), clf.temperature))
+    # temperature, then the fitted share of the grade prior: p == a·softmax(logits / T) + (1 − a)·prior
+    assert 0.0 <= clf.prior_mix <= 0.95
+    expected = clf.prior_mix * softmax(clf.logits(images), clf.temperature) + (1 - clf.prior_mix) * clf.prior
+    np.testing.assert_allclose(p, expected)
     assert clf.predict_proba(images[:0]).shape == (0, 3)
 
 

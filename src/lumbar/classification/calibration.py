@@ -61,13 +61,15 @@ def grade_prior(grades: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def fit_prior_mix(probs: np.ndarray, grades: np.ndarray, prior: np.ndarray) -> float:
-    """Weight a in [0, 1] of the model in a·probs + (1−a)·prior that minimises the val weighted log loss.
+def fit_prior_mix(probs: np.ndarray, grades: np.ndarray, prior: np.ndarray, cap: float = 1.0) -> float:
+    """Weight a in [0, cap] of the model in a·probs + (1−a)·prior that minimises the val weighted log loss.
 
     Under a log loss one confidently wrong severe case costs more than many right ones earn; mixing in
     the prior bounds every probability from below, and the fit keeps only as much of the model as
-    validation (detector crops, i.e. what the classifier sees in use) says it deserves.
+    validation (detector crops, i.e. what the classifier sees in use) says it deserves. `cap` < 1 keeps
+    a floor under every grade even where validation saw no mistake: readers disagree, so no grade is
+    ever certain, and one held-out case at probability 1e-8 would cost more than the rest earn.
     """
-    grid = np.linspace(0.0, 1.0, 51)
+    grid = np.linspace(0.0, cap, 51)
     losses = [weighted_log_loss(a * probs + (1 - a) * prior, grades) for a in grid]
     return float(grid[int(np.argmin(losses))])

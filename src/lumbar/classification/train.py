@@ -43,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.3
     patience: int = 0              # stop after this many epochs without a better val loss; 0 = never
+    max_model_share: float = 0.95  # cap of the model's weight against the prior (no grade is ever certain)
     seed: int = 42
     num_workers: int = 0
     device: str = "cpu"
@@ -180,7 +181,7 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
     temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
     prior = grade_prior(train_ds.grades.numpy())
     calibrated = softmax(best["logits"], temperature) if len(val_ds) else None
-    mix = fit_prior_mix(calibrated, val_grades, prior) if len(val_ds) else 1.0
+    mix = fit_prior_mix(calibrated, val_grades, prior, cfg.max_model_share) if len(val_ds) else cfg.max_model_share
     metrics = {
         "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
         "best_epoch": best["epoch"] + 1, "final_train_loss": round(train_loss, 5),
