@@ -105,6 +105,13 @@ def test_bundle_round_trip(trained, tmp_path):
     assert 0.0 <= clf.prior_mix <= 0.95
     expected = clf.prior_mix * softmax(clf.logits(images), clf.temperature) + (1 - clf.prior_mix) * clf.prior
     np.testing.assert_allclose(p, expected)
+    # with each crop's train.csv column, each cell's own training prior is mixed in instead
+    import pandas as pd
+    columns = pd.read_csv(crops / "crops.csv")["column"].astype(str).tolist()[:50]
+    assert clf.column_prior and set(columns) <= set(clf.column_prior)
+    per_cell = np.stack([clf.column_prior[c] for c in columns])
+    np.testing.assert_allclose(clf.predict_proba(images, columns), clf.prior_mix * softmax(
+        clf.logits(images), clf.temperature) + (1 - clf.prior_mix) * per_cell)
     assert clf.predict_proba(images[:0]).shape == (0, 3)
 
 

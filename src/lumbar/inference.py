@@ -100,7 +100,7 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
             crops.append(crop_25d(images[int(r[SERIES_ID])], int(r["slice_index"]), cx, cy,
                                   pipe.side_mm[g.name], (r["spacing_row"], r["spacing_col"]), pipe.size))
         if crops:
-            p = pipe.classifiers[g.name].predict_proba(np.stack(crops))
+            p = pipe.classifiers[g.name].predict_proba(np.stack(crops), [str(c) for c in best["column"]])
             for (_, r), pr in zip(best.iterrows(), p):
                 probs[str(r["column"])] = pr
             chosen.append(best.assign(**{c: p[:, i] for i, c in enumerate(SUBMISSION_COLUMNS)}, group=g.name))

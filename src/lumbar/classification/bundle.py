@@ -45,6 +45,7 @@ class Classifier:
     batch_size: int = 256
     prior: np.ndarray | None = None   # grade prior of the training crops
     prior_mix: float = 1.0            # share of the model in model·mix + prior·(1 − mix), fitted on val
+    column_prior: dict | None = None  # per train.csv column grade prior, preferred when columns are given
 
     @torch.no_grad()
     def logits(self, images: np.ndarray) -> np.ndarray:
@@ -60,11 +61,18 @@ class Classifier:
             out[start:start + len(chunk)] = self.model(prepare(chunk.to(self.device))).double().cpu().numpy()
         return out
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (N, 3) float64, each row summing to 1."""
+    def predict_proba(self, images: np.ndarray, columns: list[str] | None = None) -> np.ndarray:
+        """Calibrated probabilities (N, 3) float64, each row summing to 1.
+
+        `columns` (the train.csv column of each crop) selects each cell's own prior for the mix.
+        """
         p = softmax(self.logits(images), self.temperature)
         if self.prior is not None and self.prior_mix < 1.0:
-            p = self.prior_mix * p + (1.0 - self.prior_mix) * self.prior
+            prior = self.prior
+            if columns is not None and self.column_prior:
+                prior = np.stack([np.asarray(self.column_prior.get(c, self.prior)) for c in columns]) \
+                    if len(columns) else self.prior
+            p = self.prior_mix * p + (1.0 - self.prior_mix) * prior
         return p
 
 
@@ -84,4 +92,5 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     prior = np.asarray(extra["prior"], dtype=np.float64) if "prior" in extra else None
     return Classifier(model, bundle["arch"], float(bundle["width"]), int(bundle["size"]),
                       float(bundle["temperature"]), str(bundle["group"]), dev,
-                      prior=prior, prior_mix=float(extra.get("prior_mix", 1.0)))
+                      prior=prior, prior_mix=float(extra.get("prior_mix", 1.0)),
+                      column_prior=extra.get("column_prior"))

@@ -179,9 +179,16 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
             break
 
     temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
-    prior = grade_prior(train_ds.grades.numpy())
+    # The prior mixed in is each cell's own (a level's grade shares differ a lot: L1/L2 is rarely
+    # narrowed, L4/L5 often), fitted on the training crops; the group's prior covers unseen cells.
+    train_grades = train_ds.grades.numpy()
+    columns = crops.table["column"].astype(str).to_numpy()
+    train_cols = columns[train_ds.indices]
+    prior = grade_prior(train_grades)
+    column_prior = {c: grade_prior(train_grades[train_cols == c]) for c in sorted(set(train_cols))}
+    val_prior = np.stack([column_prior.get(c, prior) for c in columns[val_ds.indices]]) if len(val_ds) else prior
     calibrated = softmax(best["logits"], temperature) if len(val_ds) else None
-    mix = fit_prior_mix(calibrated, val_grades, prior, cfg.max_model_share) if len(val_ds) else cfg.max_model_share
+    mix = fit_prior_mix(calibrated, val_grades, val_prior, cfg.max_model_share) if len(val_ds) else cfg.max_model_share
     metrics = {
         "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
         "best_epoch": best["epoch"] + 1, "final_train_loss": round(train_loss, 5),
@@ -192,7 +199,7 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
         "temperature": temperature,
         "prior_mix": mix,
         "val_weighted_log_loss_final":
-            weighted_log_loss(mix * calibrated + (1 - mix) * prior, val_grades) if len(val_ds) else math.nan,
+            weighted_log_loss(mix * calibrated + (1 - mix) * val_prior, val_grades) if len(val_ds) else math.nan,
     }
     metrics = {k: _json_value(v) for k, v in metrics.items()}
     if ctx.is_main:
@@ -200,7 +207,8 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
         save_bundle(model_path, model, arch=cfg.arch, width=cfg.width, size=crops.size,
                     temperature=temperature, group=group,
                     extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds),
-                           "prior": [float(v) for v in prior], "prior_mix": float(mix)})
+                           "prior": [float(v) for v in prior], "prior_mix": float(mix),
+                           "column_prior": {c: [float(v) for v in p] for c, p in column_prior.items()}})
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for key in ("val_weighted_log_loss_calibrated", "temperature", "best_epoch"):
