@@ -34,11 +34,18 @@ def check_submission(sub: pd.DataFrame, sample: pd.DataFrame) -> None:
 
 
 def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None, metrics_path: Path | None,
-                     report_studies: int = 5) -> dict:
-    """Predict every study of sample_submission.csv; write the submission, report and metrics."""
+                     report_studies: int = 5, test_dir: Path | None = None,
+                     test_labels: Path | None = None) -> dict:
+    """Predict every study of sample_submission.csv; write the submission, report and metrics.
+
+    The models and the training prior come from root's pipeline; `test_dir` (default: the params'
+    Kaggle folder) may be another Kaggle-layout folder, e.g. studies synthesized with another seed.
+    """
     kaggle_dir = root / params.data.kaggle_dir
-    test = read_kaggle(kaggle_dir, part="test")
     train = read_kaggle(kaggle_dir, part="train")
+    if test_dir is not None:
+        kaggle_dir = Path(test_dir)
+    test = read_kaggle(kaggle_dir, part="test")
     split = pd.read_csv(root / "data" / "split.csv")
     prior = training_prior(train.labels, sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID]))
     pipe = Pipeline.load(params, prior, root)
@@ -72,9 +79,10 @@ def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None,
                "cells_from_prior": int((cells["source"] == "prior").sum()) if len(cells) else 0}
     log.info("predicted %d studies in %.1f s (%.2f s/study)", len(studies), seconds,
              seconds / max(len(studies), 1))
-    labels_path = params.data.test_labels
-    if labels_path and (root / labels_path).exists():
-        solution = solution_table(pd.read_csv(root / labels_path))
+    labels_path = Path(test_labels) if test_labels is not None else (
+        root / params.data.test_labels if params.data.test_labels else None)
+    if labels_path is not None and labels_path.exists():
+        solution = solution_table(pd.read_csv(labels_path))
         metrics["score"] = {k: round(v, 5) for k, v in score_parts(solution, sub).items()}
     if metrics_path is not None:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
