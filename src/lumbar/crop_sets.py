@@ -16,9 +16,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from .crops import crop_25d
-from .geometry import pixel_to_patient
-from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID,
-                         INSTANCE_NUMBER, row_id)
+from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, INSTANCE_NUMBER, LEVEL_GROUP, ROW_ID,
+                         SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID, row_id)
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,10 @@ class ExtractedSeries:
         row = self.meta(study_id, series_id).iloc[0]
         return float(row["spacing_row"]), float(row["spacing_col"])
 
-    def slice_x(self, study_id: int, series_ids) -> dict[tuple[int, int], float]:
-        """(series_id, slice_index) -> patient x (mm) of each slice's centre."""
-        out = {}
-        for sid in series_ids:
-            for _, r in self.meta(study_id, int(sid)).iterrows():
-                out[(int(sid), int(r["slice_index"]))] = float(
-                    pixel_to_patient(r, r["columns"] / 2, r["rows"] / 2)[0])
-        return out
+    def frames(self, study_id: int, series_ids) -> dict[tuple[int, int], pd.Series]:
+        """(series_id, slice_index) -> slices.parquet row (the slice's geometry), for lumbar.geometry."""
+        return {(int(sid), int(r["slice_index"])): r for sid in series_ids
+                for _, r in self.meta(study_id, int(sid)).iterrows()}
 
     def slice_index(self, study_id: int, series_id: int, instance_number: int) -> int | None:
         m = self.meta(study_id, series_id)
@@ -107,23 +102,39 @@ def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, l
     return rows, images, missing
 
 
+def _detect_study(group: str, store: ExtractedSeries, detector, study: int, imgsz: int, conf: float, batch: int,
+                  points: dict | None = None, level_mm: float = 0.0) -> tuple[pd.DataFrame, bool]:
+    """(chosen box per column, whether the view has any series) for one study, as inference chooses them."""
+    from .detection import choose_boxes, detect_series
+
+    ids = store.series_of(study, GROUPS[group].view)
+    found = [detect_series(detector, np.asarray(store.volume(study, s)), group, imgsz, conf, batch)
+             .assign(**{SERIES_ID: s}) for s in ids]
+    dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    if dets.empty:
+        return dets, bool(ids)
+    return choose_boxes(group, dets, store.frames(study, ids), points, level_mm), bool(ids)
+
+
 def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.DataFrame, studies: list[int],
-                   split_of: dict[int, str], spec: CropSpec, imgsz: int, conf: float,
-                   batch: int) -> tuple[list[dict], list[np.ndarray], list[dict]]:
-    """Crops where the detector puts each class (best box over every series of the view)."""
-    from .detection import best_per_class, correct_sides, detect_series
+                   split_of: dict[int, str], spec: CropSpec, imgsz: int, conf: float, batch: int,
+                   level_detector=None,
+                   level_mm: float = 0.0) -> tuple[list[dict], list[np.ndarray], list[dict]]:
+    """Crops where the detector puts each class (best box over every series of the view).
+
+    `level_detector` (the spinal detector) places the other groups' levels, as in inference.
+    """
+    from .detection import level_points
 
     g = GROUPS[group]
     rows, images, missing = [], [], []
     for study in tqdm(studies, desc=f"detect {group}", unit="study"):
-        found = []
-        for series in store.series_of(study, g.view):
-            det = detect_series(detector, np.asarray(store.volume(study, series)), group, imgsz, conf, batch)
-            found.append(det.assign(**{SERIES_ID: series}))
-        dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-        if len(dets):
-            dets = correct_sides(dets, group, store.slice_x(study, dets[SERIES_ID].unique()))
-        best = best_per_class(dets) if len(dets) else dets
+        points = None
+        if level_detector is not None and group != LEVEL_GROUP:
+            spinal, _ = _detect_study(LEVEL_GROUP, store, level_detector, study, imgsz, conf, batch)
+            ids = store.series_of(study, GROUPS[LEVEL_GROUP].view)
+            points = level_points(spinal, store.frames(study, ids)) if len(spinal) else None
+        best, found = _detect_study(group, store, detector, study, imgsz, conf, batch, points, level_mm)
         chosen = {str(r["column"]): r for _, r in best.iterrows()} if len(best) else {}
         for column in g.classes:
             rid = row_id(study, column)
@@ -146,7 +157,7 @@ def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.Data
 
 def build_crop_set(group: str, extracted_dir: Path, coordinates: pd.DataFrame, labels: pd.DataFrame,
                    split: pd.DataFrame, detector, spec: CropSpec, out_dir: Path, imgsz: int, conf: float,
-                   batch: int) -> dict:
+                   batch: int, level_detector=None, level_mm: float = 0.0) -> dict:
     """Write images.npy, crops.csv, missing.csv and summary.json for one group under out_dir."""
     store = ExtractedSeries(extracted_dir)
     labels = labels.set_index(STUDY_ID) if STUDY_ID in labels.columns else labels
@@ -155,7 +166,8 @@ def build_crop_set(group: str, extracted_dir: Path, coordinates: pd.DataFrame, l
     other = sorted(s for s, p in split_of.items() if p != "train")
     rng = np.random.default_rng(spec.seed)
     rows, images, missing = label_crops(group, store, coordinates, labels, train, "train", spec, rng)
-    r2, i2, m2 = detector_crops(group, store, detector, labels, other, split_of, spec, imgsz, conf, batch)
+    r2, i2, m2 = detector_crops(group, store, detector, labels, other, split_of, spec, imgsz, conf, batch,
+                                level_detector, level_mm)
     rows, images, missing = rows + r2, images + i2, missing + m2
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

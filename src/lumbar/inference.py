@@ -16,11 +16,10 @@ import pandas as pd
 
 from .classification import load_classifier
 from .crops import crop_25d
-from .detection import best_per_class, correct_sides, detect_series, load_detector
-from .geometry import pixel_to_patient
+from .detection import choose_boxes, detect_series, level_points, load_detector
 from .dicom import read_series
 from .extract import window_uint8
-from .vocabulary import (GROUPS, LABEL_COLUMNS, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SUBMISSION_COLUMNS,
+from .vocabulary import (GROUPS, LABEL_COLUMNS, LEVEL_GROUP, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SUBMISSION_COLUMNS,
                          row_id)
 
 
@@ -38,6 +37,7 @@ class Pipeline:
     batch: int
     low_pct: float
     high_pct: float
+    level_mm: float = 0.0          # levels from the spinal boxes (detection/levels.py); 0 = off
 
     @classmethod
     def load(cls, params, prior: pd.DataFrame, root: Path) -> "Pipeline":
@@ -47,7 +47,7 @@ class Pipeline:
         return cls(dets, clfs, prior, {g: float(params.crop.side_mm[g]) for g in GROUPS},
                    int(params.crop.size), int(params.detector.imgsz), float(params.detector.conf),
                    int(params.detector.predict_batch), float(params.extract.low_percentile),
-                   float(params.extract.high_percentile))
+                   float(params.extract.high_percentile), float(params.crop.level_mm))
 
 
 @dataclass
@@ -66,10 +66,10 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
                   keep_images: bool = False) -> StudyPrediction:
     """25 probabilities for one study; `series` lists its (series_id, series_description) rows."""
     probs: dict[str, np.ndarray] = {}
-    chosen, images, notes, maps = [], {}, [], {}
-    for g in GROUPS.values():
+    chosen, images, notes, maps, points = [], {}, [], {}, {}
+    for g in sorted(GROUPS.values(), key=lambda g: g.name != LEVEL_GROUP):  # spinal first: it places levels
         ids = sorted(int(s) for s in series.loc[series[SERIES_DESCRIPTION] == g.view, SERIES_ID])
-        found, xs = [], {}
+        found, frames = [], {}
         for sid in ids:
             if not (Path(study_dir) / str(sid)).is_dir():
                 notes.append(f"series {sid} ({g.view}) is listed but not on disk")
@@ -81,8 +81,7 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
                 notes.append(f"series {sid} ({g.view}) has no readable slice")
                 continue
             maps[sid] = {sl.instance_number: i for i, sl in enumerate(s.slices)}
-            xs.update({(sid, i): float(pixel_to_patient(sl, sl.columns / 2, sl.rows / 2)[0])
-                       for i, sl in enumerate(s.slices)})
+            frames.update({(sid, i): sl for i, sl in enumerate(s.slices)})
             vol = window_uint8(s.pixels(), pipe.low_pct, pipe.high_pct)
             images[sid] = vol
             det = detect_series(pipe.detectors[g.name], vol, g.name, pipe.imgsz, pipe.conf, pipe.batch)
@@ -91,9 +90,9 @@ def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir
         if not ids:
             notes.append(f"no {g.view} series: {g.name} cells get the prior")
         dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-        if len(dets):
-            dets = correct_sides(dets, g.name, xs)
-        best = best_per_class(dets) if len(dets) else dets
+        best = choose_boxes(g.name, dets, frames, points, pipe.level_mm) if len(dets) else dets
+        if g.name == LEVEL_GROUP and len(best):
+            points = level_points(best, frames)
         crops = []
         for _, r in best.iterrows():
             cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2

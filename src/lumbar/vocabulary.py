@@ -58,6 +58,8 @@ GROUPS: dict[str, Group] = {
                           ("left_subarticular_stenosis", "right_subarticular_stenosis"), True),
 }
 GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
+# The group whose boxes (the canal at each disc on Sagittal T2) place the levels on axial slices.
+LEVEL_GROUP = "spinal"
 
 # Kaggle's train.csv column order: spinal, left/right foraminal, left/right subarticular.
 CONDITIONS: tuple[str, ...] = (

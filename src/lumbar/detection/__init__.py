@@ -5,9 +5,11 @@ pointed its config dir into the repository, so importing this package never touc
 """
 from .dataset import build_yolo_dataset, image_stem
 from .images import detector_image, position_value
+from .levels import assign_axial_levels, choose_boxes, level_points
 from .predict import (DETECTION_COLUMNS, best_per_class, correct_sides, detect_series, evaluate_points,
                       load_detector)
 from .train import train_detector
 
-__all__ = ["DETECTION_COLUMNS", "best_per_class", "correct_sides", "build_yolo_dataset", "detect_series", "detector_image",
-           "evaluate_points", "image_stem", "load_detector", "position_value", "train_detector"]
+__all__ = ["DETECTION_COLUMNS", "assign_axial_levels", "best_per_class", "build_yolo_dataset", "choose_boxes",
+           "correct_sides", "detect_series", "detector_image", "evaluate_points", "image_stem", "level_points",
+           "load_detector", "position_value", "train_detector"]

@@ -1,0 +1,90 @@
+"""Levels placed by the spinal boxes: axial slices and foraminal boxes take the level the geometry says."""
+import numpy as np
+import pandas as pd
+
+from lumbar.detection import assign_axial_levels, choose_boxes, level_points
+from lumbar.detection.levels import assign_sagittal_levels
+from lumbar.vocabulary import GROUPS, LEVELS, SERIES_ID
+
+SP = 0.5  # mm per pixel everywhere
+DISC_Z = {lv: 100.0 - 35.0 * k for k, lv in enumerate(LEVELS)}  # L1/L2 at z=100 ... L5/S1 at z=-40
+
+
+def axial_frame(z: float) -> dict:
+    """An axial slice at height z: rows run posterior (+y), columns to the patient's left (+x)."""
+    return {"ipp_x": -50.0, "ipp_y": -50.0, "ipp_z": z, "row_x": 1.0, "row_y": 0.0, "row_z": 0.0,
+            "col_x": 0.0, "col_y": 1.0, "col_z": 0.0, "spacing_row": SP, "spacing_col": SP,
+            "rows": 200, "columns": 200}
+
+
+def sagittal_frame(x: float) -> dict:
+    """A sagittal slice at patient x: columns run posterior (+y), rows downwards (-z) from z=150."""
+    return {"ipp_x": x, "ipp_y": -50.0, "ipp_z": 150.0, "row_x": 0.0, "row_y": 1.0, "row_z": 0.0,
+            "col_x": 0.0, "col_y": 0.0, "col_z": -1.0, "spacing_row": SP, "spacing_col": SP,
+            "rows": 400, "columns": 200}
+
+
+def box(series, index, column, group, conf, cx, cy, half=8):
+    g = GROUPS[group]
+    return {SERIES_ID: series, "slice_index": index, "class_index": g.classes.index(column), "column": column,
+            "confidence": conf, "x1": cx - half, "y1": cy - half, "x2": cx + half, "y2": cy + half}
+
+
+def spinal_points() -> dict:
+    """Canal centres at each disc, from spinal boxes on a midline sagittal slice."""
+    frames = {(1, 0): sagittal_frame(0.0)}
+    rows = [box(1, 0, f"spinal_canal_stenosis_{lv}", "spinal", 0.9, (10.0 + 50) / SP, (150 - z) / SP)
+            for lv, z in DISC_Z.items()]
+    return level_points(pd.DataFrame(rows), frames)
+
+
+def test_level_points_are_box_centres_in_patient_space():
+    pts = spinal_points()
+    assert sorted(pts) == sorted(LEVELS)
+    np.testing.assert_allclose(pts["l4_l5"], [0.0, 10.0, DISC_Z["l4_l5"]])
+
+
+def test_axial_boxes_take_the_level_of_their_slice_and_the_side_of_their_x():
+    # One axial series, one slice per disc. The detector names every box "l1_l2" and the right side
+    # "left" on L3/L4: the slice and the patient x must win.
+    frames = {(7, k): axial_frame(z) for k, z in enumerate(DISC_Z.values())}
+    rows = []
+    for k in range(len(LEVELS)):
+        rows.append(box(7, k, "left_subarticular_stenosis_l1_l2", "subarticular", 0.5 + k / 20, 140, 120))
+        right_name = "left_subarticular_stenosis_l1_l2" if k == 2 else "right_subarticular_stenosis_l1_l2"
+        rows.append(box(7, k, right_name, "subarticular", 0.4, 60, 120))
+    best = assign_axial_levels(pd.DataFrame(rows), spinal_points(), frames, max_mm=8.0)
+    assert list(best["column"]) == list(GROUPS["subarticular"].classes)
+    assert best.set_index("column").loc["right_subarticular_stenosis_l3_l4", "slice_index"] == 2
+    assert best.set_index("column").loc["left_subarticular_stenosis_l5_s1", "x1"] == 132  # x > canal: left
+    assert best.set_index("column").loc["right_subarticular_stenosis_l5_s1", "x1"] == 52
+
+
+def test_axial_levels_beyond_max_mm_keep_the_detectors_own_choice():
+    frames = {(7, 0): axial_frame(DISC_Z["l1_l2"] + 20.0)}  # 20 mm from the nearest disc
+    rows = [box(7, 0, "left_subarticular_stenosis_l2_l3", "subarticular", 0.9, 140, 120)]
+    best = assign_axial_levels(pd.DataFrame(rows), spinal_points(), frames, max_mm=8.0)
+    assert list(best["column"]) == ["left_subarticular_stenosis_l2_l3"]
+
+
+def test_foraminal_boxes_take_the_nearest_spinal_level_unless_it_is_missing():
+    frames = {(3, 0): sagittal_frame(15.0)}
+    pts = spinal_points()
+    del pts["l5_s1"]  # the spinal detector missed L5/S1
+    rows = [  # named one level too high, 9 mm above the L3/L4 disc; and a box at the missed level
+        box(3, 0, "left_neural_foraminal_narrowing_l2_l3", "foraminal", 0.8, (6.0 + 50) / SP,
+            (150 - DISC_Z["l3_l4"] - 9) / SP),
+        box(3, 0, "left_neural_foraminal_narrowing_l4_l5", "foraminal", 0.7, (6.0 + 50) / SP,
+            (150 - DISC_Z["l5_s1"]) / SP),
+    ]
+    out = assign_sagittal_levels(pd.DataFrame(rows), pts, frames, "foraminal")
+    assert list(out["column"]) == ["left_neural_foraminal_narrowing_l3_l4", "left_neural_foraminal_narrowing_l4_l5"]
+
+
+def test_choose_boxes_without_points_is_the_detectors_best_per_class():
+    frames = {(3, 0): sagittal_frame(15.0), (3, 1): sagittal_frame(-15.0)}
+    rows = [box(3, 0, "left_neural_foraminal_narrowing_l3_l4", "foraminal", 0.8, 100, 100),
+            box(3, 1, "left_neural_foraminal_narrowing_l3_l4", "foraminal", 0.6, 100, 100)]
+    best = choose_boxes("foraminal", pd.DataFrame(rows), frames)
+    # sides still come from the slice's patient x: slice 1 lies on the right
+    assert sorted(best["column"]) == ["left_neural_foraminal_narrowing_l3_l4", "right_neural_foraminal_narrowing_l3_l4"]
