@@ -5,6 +5,8 @@ import json
 import re
 import sys
 
+import yaml
+
 from pipeline_repo import clone, dvc, sh, stages_run
 from lumbar.vocabulary import GROUPS
 
@@ -49,3 +51,16 @@ def test_detector_param_changes_only_detectors_and_what_depends_on_them(tiny_rep
     changed = set(json.loads(dvc(["status", "--json"], repo)))
     assert changed == {f"detect@{g}" for g in GROUPS}
     assert _descendants(repo, changed) == DOWNSTREAM_OF_DETECTOR
+
+
+def test_one_groups_detector_epochs_retrain_only_that_detector(tiny_repo, tmp_path):
+    """detect@ lists detector.epochs.<group>: changing foraminal's epochs leaves the other two detectors
+    (and every crop but foraminal's) up to date."""
+    repo = clone(tiny_repo.path, tmp_path / "epochs")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["detector"]["epochs"]["foraminal"] += 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(json.loads(dvc(["status", "--json"], repo)))
+    assert changed == {"detect@foraminal"}
+    assert _descendants(repo, changed) == {"detect@foraminal", "crop@foraminal", "classify@foraminal",
+                                           "evaluate", "predict"}

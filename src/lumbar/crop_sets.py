@@ -16,8 +16,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from .crops import crop_25d
+from .extracted import ExtractedSeries
 from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, INSTANCE_NUMBER, LEVEL_GROUP, ROW_ID,
-                         SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID, row_id)
+                         SERIES_ID, SPLIT, STUDY_ID, row_id)
 
 
 @dataclass(frozen=True)
@@ -28,42 +29,6 @@ class CropSpec:
     size: int
     jitter_mm: float = 0.0
     seed: int = 0
-
-
-class ExtractedSeries:
-    """Read access to the extract stage's output: volumes and their slice geometry."""
-
-    def __init__(self, extracted_dir: Path) -> None:
-        self.root = Path(extracted_dir)
-        self.slices = pd.read_parquet(self.root / "slices.parquet")
-        self._by_series = {key: df.sort_values("slice_index") for key, df in
-                           self.slices.groupby([STUDY_ID, SERIES_ID], sort=True)}
-
-    def series_of(self, study_id: int, view: str) -> list[int]:
-        """Series ids of one view in a study (several where a study has several axial series)."""
-        s = self.slices
-        ids = s.loc[(s[STUDY_ID] == study_id) & (s[SERIES_DESCRIPTION] == view), SERIES_ID]
-        return sorted(int(v) for v in ids.unique())
-
-    def volume(self, study_id: int, series_id: int) -> np.ndarray:
-        return np.load(self.root / "images" / str(study_id) / f"{series_id}.npy", mmap_mode="r")
-
-    def meta(self, study_id: int, series_id: int) -> pd.DataFrame:
-        return self._by_series[(study_id, series_id)]
-
-    def spacing(self, study_id: int, series_id: int) -> tuple[float, float]:
-        row = self.meta(study_id, series_id).iloc[0]
-        return float(row["spacing_row"]), float(row["spacing_col"])
-
-    def frames(self, study_id: int, series_ids) -> dict[tuple[int, int], pd.Series]:
-        """(series_id, slice_index) -> slices.parquet row (the slice's geometry), for lumbar.geometry."""
-        return {(int(sid), int(r["slice_index"])): r for sid in series_ids
-                for _, r in self.meta(study_id, int(sid)).iterrows()}
-
-    def slice_index(self, study_id: int, series_id: int, instance_number: int) -> int | None:
-        m = self.meta(study_id, series_id)
-        hit = m.loc[m[INSTANCE_NUMBER] == instance_number, "slice_index"]
-        return int(hit.iloc[0]) if len(hit) else None
 
 
 def _grade(labels: pd.DataFrame, study_id: int, column: str) -> int:

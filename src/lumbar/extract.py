@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from .dicom import read_series
+from .extracted import SLICES_FILE, volume_path
 from .kaggle import disk_inventory, read_kaggle, series_image_dir
 from .vocabulary import INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, SLICE_COLUMNS, STUDY_ID
 
@@ -89,9 +90,9 @@ def _extract_one(job: tuple) -> tuple[list[tuple], list[tuple[str, str]], str | 
     if not s.slices:
         return [], skipped, f"{study}/{series_id}"
     vol = window_uint8(s.pixels(), low, high)
-    target = Path(out_dir) / "images" / str(study)
-    target.mkdir(parents=True, exist_ok=True)
-    np.save(target / f"{series_id}.npy", vol, allow_pickle=False)
+    target = volume_path(out_dir, study, series_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.save(target, vol, allow_pickle=False)
     rows = [(study, series_id, desc, sl.instance_number, i, sl.rows, sl.columns, *map(float, sl.position),
              *map(float, sl.row_cos), *map(float, sl.col_cos), sl.spacing[0], sl.spacing[1])
             for i, sl in enumerate(s.slices)]
@@ -131,7 +132,7 @@ def extract(kaggle_dir: str | Path, out_dir: str | Path, workers: int = 0, low_p
     table = table.astype({STUDY_ID: "int64", SERIES_ID: "int64", INSTANCE_NUMBER: "int64", "slice_index": "int64",
                           "rows": "int64", "columns": "int64"})
     table = table.sort_values([STUDY_ID, SERIES_ID, "slice_index"], kind="stable").reset_index(drop=True)
-    write_parquet(table, out_dir / "slices.parquet")
+    write_parquet(table, out_dir / SLICES_FILE)
     skipped = pd.DataFrame(sorted(s for _, sk, _ in results for s in sk), columns=["path", "reason"])
     skipped.to_csv(out_dir / "skipped.csv", index=False, lineterminator="\n")
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..extracted import ExtractedSeries
 from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID
 from .images import detector_image
 
@@ -97,9 +98,9 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
         raise ValueError(f"yolo_data.box_mm.{group} must be > 0, got {box_mm}")
     g = GROUPS[group]
     extracted_dir, out_dir = Path(extracted_dir), Path(out_dir)
-    slices = pd.read_parquet(extracted_dir / "slices.parquet")
-    n_slices = slices.groupby([STUDY_ID, SERIES_ID]).size().to_dict()
-    pts, skipped = _points(group, slices, coordinates, split)
+    store = ExtractedSeries(extracted_dir)
+    n_slices = store.n_slices()
+    pts, skipped = _points(group, store.slices, coordinates, split)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     rng = np.random.default_rng(seed)
@@ -122,8 +123,7 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
             vol = volumes.get((study, series))
             if vol is None:
                 volumes.clear()  # keys are sorted by series: one volume in memory at a time
-                vol = volumes[(study, series)] = np.load(
-                    extracted_dir / "images" / str(study) / f"{series}.npy")
+                vol = volumes[(study, series)] = store.volume(study, series, mmap=False)
             stem = image_stem(study, series, idx)
             if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx),
                                [cv2.IMWRITE_PNG_COMPRESSION, 3]):

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import AXIAL_T2, GROUPS, INSTANCE_NUMBER, LEVELS, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID
+from ..extracted import ExtractedSeries
+from ..vocabulary import AXIAL_T2, GROUPS, LEVELS, SERIES_ID, STUDY_ID
 from .env import ultralytics_env
 from .images import detector_image
 
@@ -79,16 +80,11 @@ def evaluate_points(model, extracted_dir: Path, points: pd.DataFrame, group: str
     view, best box per class; a point counts on-slice when that box's slice is within ±1 of the
     labelled slice (same series), and inside when it is also inside the box (as in evaluation)."""
     g = GROUPS[group]
-    extracted_dir = Path(extracted_dir)
-    slices = pd.read_parquet(extracted_dir / "slices.parquet", columns=[STUDY_ID, SERIES_ID, SERIES_DESCRIPTION,
-                                                                        INSTANCE_NUMBER])
-    view = slices[slices[SERIES_DESCRIPTION] == g.view]
+    store = ExtractedSeries(extracted_dir)
     near = inside = detected = 0
     for study, pts in points.groupby(STUDY_ID, sort=True):
-        found = []
-        for series in sorted(view.loc[view[STUDY_ID] == study, SERIES_ID].unique()):
-            vol = np.load(extracted_dir / "images" / str(int(study)) / f"{int(series)}.npy")
-            found.append(detect_series(model, vol, group, imgsz, conf, batch).assign(**{SERIES_ID: int(series)}))
+        found = [detect_series(model, store.volume(int(study), s, mmap=False), group, imgsz, conf, batch)
+                 .assign(**{SERIES_ID: s}) for s in store.series_of(int(study), g.view)]
         best = best_per_class(pd.concat(found, ignore_index=True)) if found else _empty()
         chosen = {r.column: r for r in best.itertuples(index=False)}
         for p in pts.itertuples(index=False):
