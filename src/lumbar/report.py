@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .inference import StudyPrediction  # noqa: E402
-from .vocabulary import (COLUMN_PARTS, CONDITION_SIDE, GRADES, GROUPS, LEVEL_LABELS, ROW_ID,  # noqa: E402
+from .vocabulary import (AXIAL_T2, COLUMN_PARTS, CONDITION_SIDE, GRADES, GROUPS, LEVEL_LABELS, ROW_ID,  # noqa: E402
                          SERIES_ID, SUBMISSION_COLUMNS)
 
 GRADE_COLOURS = ("#4caf50", "#ffb300", "#e53935")
@@ -46,8 +46,11 @@ def study_figure(pred: StudyPrediction, out_png: Path) -> Path:
             colour = GRADE_COLOURS[int(np.argmax(p))]
             ax.add_patch(plt.Rectangle((r["x1"], r["y1"]), r["x2"] - r["x1"], r["y2"] - r["y1"],
                                        fill=False, edgecolor=colour, linewidth=1.2))
-            ax.text(r["x1"], r["y1"] - 2, _label(str(r["column"]), p), color=colour, fontsize=5.5,
-                    va="bottom", bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5, "linewidth": 0})
+            # Both sides share an axial slice and their boxes overlap: the left side's label goes below.
+            below = GROUPS[group].view == AXIAL_T2 and CONDITION_SIDE[COLUMN_PARTS[str(r["column"])][0]] == "left"
+            ax.text(r["x1"], r["y2"] + 2 if below else r["y1"] - 2, _label(str(r["column"]), p), color=colour,
+                    fontsize=5.5, va="top" if below else "bottom",
+                    bbox={"facecolor": "black", "alpha": 0.5, "pad": 0.5, "linewidth": 0})
     if not panels:
         axes[0, 0].text(0.5, 0.5, "no detection: every cell uses the prior", ha="center", va="center")
     fig.suptitle(f"study {pred.study_id}", fontsize=9)
