@@ -38,9 +38,12 @@ def ultralytics_env(config_dir: Path = CONFIG_DIR):
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO, settings
-    from ultralytics.utils import USER_CONFIG_DIR
+    from ultralytics.utils import USER_CONFIG_DIR, torch_utils
 
     _provide_font(Path(USER_CONFIG_DIR))
+    # ultralytics trains and predicts on the CPU with cpu_count - 1 torch threads (one, on 2 cores),
+    # resetting it at every device selection; use every core instead (2x faster detectors on 2 cores).
+    torch_utils.NUM_THREADS = max(1, os.cpu_count() or 1)
 
     wanted = {k: False for k in _OFF if k in settings and settings[k] is not False}
     if wanted:
