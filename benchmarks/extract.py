@@ -18,15 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from lumbar.kaggle import read_kaggle, series_image_dir
 
-from lumbar.kaggle import read_kaggle, series_image_dir  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _PRELUDE = """
 import json, resource, sys, time
 from pathlib import Path
-sys.path.insert(0, {src!r})
 kaggle, out, workers = Path({kaggle!r}), Path({out!r}), {workers!r}
 files = json.loads(Path({file_list!r}).read_text())
 """
@@ -66,7 +64,7 @@ def listed_files(kaggle_dir: Path) -> list[str]:
 def run_job(code: str, kaggle_dir: Path, files: list[str], workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as work:
         (Path(work) / "files.json").write_text(json.dumps(files))
-        src = _PRELUDE.format(src=str(ROOT / "src"), kaggle=str(kaggle_dir), out=tmp, workers=workers,
+        src = _PRELUDE.format(kaggle=str(kaggle_dir), out=tmp, workers=workers,
                               file_list=str(Path(work) / "files.json")) + code + _REPORT
         (Path(work) / "job.py").write_text(src)
         res = subprocess.run([sys.executable, str(Path(work) / "job.py")], capture_output=True, text=True, cwd=ROOT)

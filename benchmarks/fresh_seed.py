@@ -3,23 +3,20 @@
     python benchmarks/fresh_seed.py [--studies 25] [--seed 7]
 
 Writes a test-only synthetic set (its grades beside it) to a temporary folder, runs `predict` with the
-trained models on it, and prints its competition score beside the evaluate stage's holdout score
+model bundle on it, and prints its competition score beside the evaluate stage's holdout score
 (metrics/evaluate.json): the two should agree within noise, since both are unseen patients.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from lumbar import params as P  # noqa: E402
-from lumbar.prediction import predict_test_set  # noqa: E402
-from lumbar.synthetic import synthesize  # noqa: E402
+from lumbar import params as P
+from lumbar.paths import Paths
+from lumbar.prediction import predict_test_set
+from lumbar.synthetic import synthesize
 
 
 def main() -> None:
@@ -33,9 +30,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "fresh"
         synthesize(cfg, out)
-        m = predict_test_set(params, ROOT, Path(tmp) / "submission.csv", None, None,
-                             test_dir=out / "kaggle", test_labels=out / "test_labels.csv")
-    holdout = json.loads((ROOT / "metrics" / "evaluate.json").read_text())["score"]["score"]
+        m = predict_test_set(Paths().bundle, out / "kaggle", Path(tmp) / "submission.csv",
+                             test_labels=out / "test_labels.csv", progress=False)
+    holdout = json.loads(Paths().evaluate_metrics.read_text())["score"]["score"]
     print(f"fresh seed {args.seed}, {args.studies} studies: predict score {m['score']['score']:.3f}; "
           f"evaluate holdout score {holdout:.3f}; difference {m['score']['score'] - holdout:+.3f}")
 

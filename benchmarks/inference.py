@@ -2,8 +2,8 @@
 
     python benchmarks/inference.py [--studies 10] [--profile]
 
-Runs after `dvc repro` (it needs the trained models). Models are loaded once, then each study is timed
-through `inference.predict_study`, the function `evaluate` and `predict` use; the first study is a
+Runs after `dvc repro` (it needs the model bundle, models/bundle). Models are loaded once, then each
+study is timed through `inference.predict_dicom_study`, the function `evaluate` and `predict` use; the first study is a
 warm-up and is not counted. --profile prints the 20 most expensive calls (cumulative).
 """
 from __future__ import annotations
@@ -12,21 +12,18 @@ import argparse
 import cProfile
 import pstats
 import resource
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import pandas as pd
+import torch
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from lumbar import params as P  # noqa: E402
-from lumbar.evaluation import training_prior  # noqa: E402
-from lumbar.inference import Pipeline, predict_study  # noqa: E402
-from lumbar.kaggle import read_kaggle, study_image_dir  # noqa: E402
-from lumbar.vocabulary import SPLIT, STUDY_ID  # noqa: E402
+from lumbar import params as P
+from lumbar.bundle import Bundle
+from lumbar.inference import predict_dicom_study
+from lumbar.kaggle import read_kaggle, study_image_dir
+from lumbar.paths import Paths
+from lumbar.split import studies_in
+from lumbar.vocabulary import STUDY_ID
 
 
 def main() -> None:
@@ -34,19 +31,17 @@ def main() -> None:
     ap.add_argument("--studies", type=int, default=10)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    params = P.load()
-    kaggle_dir = ROOT / params.data.kaggle_dir
+    params, paths = P.load(), Paths()
+    kaggle_dir = params.data.kaggle_dir
     data = read_kaggle(kaggle_dir, part="train")
-    split = pd.read_csv(ROOT / "data" / "split.csv")
-    studies = sorted(split.loc[split[SPLIT] == "holdout", STUDY_ID])[: args.studies + 1]
-    prior = training_prior(data.labels, sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID]))
+    studies = studies_in(pd.read_csv(paths.split), "holdout")[: args.studies + 1]
     t0 = time.perf_counter()
-    pipe = Pipeline.load(params, prior, ROOT)
+    bundle = Bundle.load(paths.bundle)
     load_s = time.perf_counter() - t0
 
     def run(study: int) -> None:
-        predict_study(pipe, study, data.series[data.series[STUDY_ID] == study],
-                      study_image_dir(kaggle_dir, "train", study))
+        predict_dicom_study(bundle, study, data.series[data.series[STUDY_ID] == study],
+                            study_image_dir(kaggle_dir, "train", study))
 
     run(studies[0])  # warm-up: first-call allocations, lazy imports
     prof = cProfile.Profile() if args.profile else None

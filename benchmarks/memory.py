@@ -19,21 +19,21 @@ JOBS = {
 from lumbar import params as P
 from lumbar.extract import extract
 p = P.load()
-extract(P.ROOT / p.data.kaggle_dir, OUT, workers=int(p.extract.workers),
+extract(p.data.kaggle_dir, OUT, workers=int(p.extract.workers),
         low_pct=float(p.extract.low_percentile), high_pct=float(p.extract.high_percentile))
 """,
     "predict": """
 from lumbar import params as P
+from lumbar.paths import Paths
 from lumbar.prediction import predict_test_set
-p = P.load()
-predict_test_set(p, P.ROOT, OUT / "submission.csv", None, None)
+predict_test_set(Paths().bundle, P.load().data.kaggle_dir, OUT / "submission.csv", progress=False)
 """,
 }
 
 
 def peak_rss_mib(code: str, out: Path) -> float:
     """Run code in a child interpreter; return the largest RSS of it or any of its children (MiB)."""
-    wrapper = (f"import sys, resource; sys.path.insert(0, {str(ROOT / 'src')!r})\nfrom pathlib import Path\n"
+    wrapper = ("import resource\nfrom pathlib import Path\n"
                f"OUT = Path({str(out)!r})\n{code}\n"
                "me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
                "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"

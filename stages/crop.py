@@ -1,35 +1,31 @@
-"""Stage crop@{group}: classifier inputs (label crops for training studies, detector crops elsewhere)."""
+"""Stage crop@{group}: classifier inputs (label crops for training studies, located boxes for validation)."""
 import argparse
 
-import _src  # noqa: F401
 import pandas as pd
 
 from lumbar import params as P
-from lumbar.crop_sets import CropSpec, build_crop_set
-from lumbar.detection import load_detector
+from lumbar.crop_sets import build_crop_set
+from lumbar.crops import CropSpec
+from lumbar.extracted import ExtractedSeries
 from lumbar.kaggle import read_kaggle
-from lumbar.vocabulary import LEVEL_GROUP
+from lumbar.located import read_located
+from lumbar.paths import Paths
+from lumbar.vocabulary import GROUP_NAMES
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--group", required=True)
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
+    ap.add_argument("--group", required=True, choices=GROUP_NAMES)
     args = ap.parse_args()
-    p = P.load(args.params)
+    p, paths, g = P.load(args.params), Paths(), args.group
     c = p.crop
-    data = read_kaggle(P.ROOT / p.data.kaggle_dir, part="train")
-    spec = CropSpec(side_mm=float(c.side_mm[args.group]), size=int(c.size),
-                    jitter_mm=float(c.jitter_mm), seed=int(c.seed))
-    detector = load_detector(P.ROOT / "models" / "detect" / args.group / "best.pt")
-    # Levels are placed by the spinal boxes on Sagittal T2 (detection/levels.py), as in inference.
-    placed = args.group != LEVEL_GROUP and float(c.level_mm) > 0
-    level_detector = load_detector(P.ROOT / "models" / "detect" / LEVEL_GROUP / "best.pt") if placed else None
-    summary = build_crop_set(args.group, P.ROOT / "data" / "extracted", data.coordinates, data.labels,
-                             pd.read_csv(P.ROOT / "data" / "split.csv"), detector, spec,
-                             P.ROOT / "data" / "crops" / args.group, imgsz=int(p.detector.imgsz),
-                             conf=float(p.detector.conf), batch=int(p.detector.predict_batch),
-                             level_detector=level_detector, level_mm=float(c.level_mm))
+    data = read_kaggle(p.data.kaggle_dir, part="train")
+    boxes, studies = read_located(paths.located, g)
+    summary = build_crop_set(g, ExtractedSeries(paths.extracted), data.coordinates, data.labels,
+                             pd.read_csv(paths.split), boxes, studies,
+                             CropSpec(side_mm=float(c.side_mm[g]), size=int(c.size)), paths.crops(g),
+                             jitter_mm=float(c.jitter_mm), seed=int(c.seed))
     print(summary)
 
 

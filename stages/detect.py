@@ -1,11 +1,10 @@
-"""Stage detect: data/yolo/{group} -> models/detect/{group}/best.pt, metrics/detect/{group}.json, dvclive curves."""
+"""Stage detect@{group}: data/yolo/{group} -> models/detect/{group}/best.pt, metrics/detect/{group}.json, dvclive curves."""
 import argparse
 import json
 
-import _src  # noqa: F401
-
 from lumbar import params as P
-from lumbar.detection import train_detector
+from lumbar.detection.train import train_detector
+from lumbar.paths import Paths
 from lumbar.vocabulary import GROUP_NAMES
 
 
@@ -14,9 +13,9 @@ def main() -> None:
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
     ap.add_argument("--group", required=True, choices=GROUP_NAMES)
     args = ap.parse_args()
-    p = P.load(args.params)
-    metrics = train_detector(args.group, P.ROOT / "data" / "yolo" / args.group, P.ROOT / "data" / "extracted",
-                             p.detector, root=P.ROOT)
+    g, paths = args.group, Paths()
+    metrics = train_detector(g, paths.yolo(g), P.load(args.params).detector, paths.detector_dir(g),
+                             paths.detect_metrics(g), paths.detect_live(g), paths.detect_runs, root=paths.root)
     print(json.dumps(metrics, sort_keys=True))
 
 

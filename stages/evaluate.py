@@ -1,17 +1,18 @@
-"""Stage evaluate: the whole pipeline on holdout patients, scored beside the prior and the oracle."""
+"""Stage evaluate: the model bundle on holdout patients from their DICOM, scored beside the prior and the oracle."""
 import argparse
-
-import _src  # noqa: F401
 
 from lumbar import params as P
 from lumbar.evaluation import evaluate
+from lumbar.paths import Paths
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
     args = ap.parse_args()
-    m = evaluate(P.load(args.params), P.ROOT, P.ROOT / "data" / "evaluate", P.ROOT / "metrics" / "evaluate.json")
+    p, paths = P.load(args.params), Paths()
+    m = evaluate(paths.bundle, p.data.kaggle_dir, paths.split, paths.evaluation, paths.evaluate_metrics,
+                 oracle_csv=p.data.oracle or None)
     print({k: m[k] for k in ("score", "prior", "oracle", "gap_captured") if k in m})
 
 

@@ -3,10 +3,9 @@ import argparse
 import json
 import time
 
-import _src  # noqa: F401
-
 from lumbar import params as P
 from lumbar.extract import extract
+from lumbar.paths import Paths
 
 
 def main() -> None:
@@ -16,7 +15,7 @@ def main() -> None:
     p = P.load(args.params)
     e = p.extract
     start = time.perf_counter()
-    report = extract(P.ROOT / p.data.kaggle_dir, P.ROOT / "data" / "extracted", workers=int(e.workers),
+    report = extract(p.data.kaggle_dir, Paths().extracted, workers=int(e.workers),
                      low_pct=float(e.low_percentile), high_pct=float(e.high_percentile), part="train")
     summary = {k: v for k, v in report.items() if not isinstance(v, (list, dict))}
     print(json.dumps(summary, sort_keys=True), f"in {time.perf_counter() - start:.1f} s")

@@ -1,10 +1,9 @@
-"""Stage predict: submission.csv for the test studies, plus a per-study visual report."""
+"""Stage predict: submission.csv for the test studies with the model bundle, plus a per-study visual report."""
 import argparse
 import logging
 
-import _src  # noqa: F401
-
 from lumbar import params as P
+from lumbar.paths import Paths
 from lumbar.prediction import predict_test_set
 
 
@@ -13,9 +12,10 @@ def main() -> None:
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    p = P.load(args.params)
-    m = predict_test_set(p, P.ROOT, P.ROOT / "data" / "submission.csv", P.ROOT / "reports" / "predict",
-                         P.ROOT / "metrics" / "predict.json", report_studies=int(p.predict.report_studies))
+    p, paths = P.load(args.params), Paths()
+    m = predict_test_set(paths.bundle, p.data.kaggle_dir, paths.submission, paths.predict_report,
+                         paths.predict_metrics, report_studies=int(p.predict.report_studies),
+                         test_labels=p.data.test_labels or None)
     print(m)
 
 

@@ -2,21 +2,20 @@
 import argparse
 import json
 
-import _src  # noqa: F401
-
 from lumbar import params as P
 from lumbar.kaggle import read_kaggle
+from lumbar.paths import Paths
 from lumbar.split import make_split, summarize
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
-    ap.add_argument("--out", default=str(P.ROOT / "data" / "split.csv"))
+    ap.add_argument("--out", default=str(Paths().split))
     args = ap.parse_args()
     p = P.load(args.params)
     s = p.split
-    labels = read_kaggle(P.ROOT / p.data.kaggle_dir, part="train").labels
+    labels = read_kaggle(p.data.kaggle_dir, part="train").labels
     table = make_split(labels, holdout=float(s.holdout), folds=int(s.folds), val_fold=int(s.val_fold),
                        seed=int(s.seed))
     table.to_csv(args.out, index=False, lineterminator="\n")

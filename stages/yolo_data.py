@@ -2,12 +2,12 @@
 import argparse
 import json
 
-import _src  # noqa: F401
 import pandas as pd
 
 from lumbar import params as P
-from lumbar.detection import build_yolo_dataset
+from lumbar.detection.dataset import build_yolo_dataset
 from lumbar.kaggle import read_kaggle
+from lumbar.paths import Paths
 from lumbar.vocabulary import GROUP_NAMES
 
 
@@ -16,13 +16,12 @@ def main() -> None:
     ap.add_argument("--params", default=str(P.DEFAULT_PATH))
     ap.add_argument("--group", required=True, choices=GROUP_NAMES)
     args = ap.parse_args()
-    p = P.load(args.params)
+    p, paths = P.load(args.params), Paths()
     y = p.yolo_data
-    coordinates = read_kaggle(P.ROOT / p.data.kaggle_dir, part="train").coordinates
-    summary = build_yolo_dataset(args.group, P.ROOT / "data" / "extracted", coordinates,
-                                 pd.read_csv(P.ROOT / "data" / "split.csv"), P.ROOT / "data" / "yolo" / args.group,
-                                 box_mm=float(y.box_mm[args.group]), negative_share=float(y.negative_share),
-                                 seed=int(y.seed))
+    coordinates = read_kaggle(p.data.kaggle_dir, part="train").coordinates
+    summary = build_yolo_dataset(args.group, paths.extracted, coordinates, pd.read_csv(paths.split),
+                                 paths.yolo(args.group), box_mm=float(y.box_mm[args.group]),
+                                 negative_share=float(y.negative_share), seed=int(y.seed))
     print(json.dumps(summary, sort_keys=True))
 
 

@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = Path(__file__).with_name("tiny.yaml")
 
 
-def env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def env(extra: dict[str, str] | None = None, cwd_src: Path | None = None) -> dict[str, str]:
     """The test's interpreter first on PATH, so dvc.yaml's `python` is the one with our packages."""
     e = dict(os.environ)
     e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e.get('PATH', '')}"
     e.pop("PYTHONPATH", None)
+    if cwd_src is not None:  # a copy runs its own src/, the code its dvc.lock hashes, not the editable install
+        e["PYTHONPATH"] = str(cwd_src)
     e["GIT_AUTHOR_NAME"] = e["GIT_COMMITTER_NAME"] = "tests"
     e["GIT_AUTHOR_EMAIL"] = e["GIT_COMMITTER_EMAIL"] = "tests@localhost"
     e.update(extra or {})
@@ -29,7 +31,9 @@ def env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def sh(args: list[str], cwd: Path, check: bool = True, extra_env: dict[str, str] | None = None) -> str:
     """Run a command; on failure raise with its whole output, which is what one needs to debug."""
-    res = subprocess.run(args, cwd=cwd, env=env(extra_env), capture_output=True, text=True)
+    src = Path(cwd) / "src"
+    res = subprocess.run(args, cwd=cwd, env=env(extra_env, src if (src / "lumbar").is_dir() else None),
+                         capture_output=True, text=True)
     out = res.stdout + res.stderr
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {res.returncode} in {cwd}:\n{out[-6000:]}")
@@ -54,7 +58,6 @@ def make_repo(dst: Path, remote: Path) -> Path:
         if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "dvclive/", "reports/")):
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
-    sys.path.insert(0, str(ROOT / "src"))
     from lumbar.params import write_preset
 
     write_preset(TINY, dst / "params.yaml")

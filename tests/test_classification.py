@@ -8,8 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from lumbar.classification import TrainConfig, build_model, load_classifier, save_bundle, train_classifier
-from lumbar.classification.calibration import fit_temperature, softmax, weighted_log_loss
+ROOT = Path(__file__).resolve().parents[1]
+
+from lumbar.classification.checkpoint import load_classifier, save_checkpoint
+from lumbar.classification.model import build_model
+from lumbar.classification.train import TrainConfig, train_classifier
+from lumbar.classification.calibration import fit_temperature, softmax
+from lumbar.metric import weighted_log_loss
 from lumbar.classification.data import CropDataset, load_crop_set, rows_for
 from lumbar.metric import _weighted_log_loss
 from lumbar.vocabulary import CROP_COLUMNS, GRADE_WEIGHTS, SPLIT
@@ -97,7 +102,7 @@ def test_bundle_round_trip(trained, tmp_path):
     assert np.isfinite(p).all() and (p >= 0).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
     # save what was loaded again, load it again: identical probabilities
-    again = save_bundle(tmp_path / "again.pt", clf.model, arch=clf.arch, width=clf.width, size=clf.size,
+    again = save_checkpoint(tmp_path / "again.pt", clf.model, arch=clf.arch, width=clf.width, size=clf.size,
                         temperature=clf.temperature, group=clf.group,
                         extra={"prior": clf.prior.tolist(), "prior_mix": clf.prior_mix})
     np.testing.assert_array_equal(load_classifier(again).predict_proba(images), p)
@@ -208,7 +213,7 @@ def test_pretrained_weights(tmp_path):
 def test_params_section_is_valid():
     from lumbar import params as P
 
-    cfg = TrainConfig.from_params(P.load().classifier, root=P.ROOT)
+    cfg = TrainConfig.from_params(P.load(ROOT / "params.yaml").classifier, root=ROOT)
     assert cfg.arch == "vgg19_bn" and cfg.weights is None
     with pytest.raises(KeyError, match="classifier.lrate"):
         TrainConfig.from_params({"lrate": 1.0})
@@ -231,7 +236,7 @@ def test_without_validation_rows(tmp_path):
 
 
 def test_prior_mix_bounds_confidently_wrong_predictions():
-    from lumbar.classification.calibration import fit_prior_mix, grade_prior, weighted_log_loss
+    from lumbar.classification.calibration import fit_prior_mix, grade_prior
 
     rng = np.random.default_rng(0)
     grades = rng.choice(3, size=300, p=[0.7, 0.2, 0.1])

@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from lumbar.detection import (DETECTION_COLUMNS, best_per_class, build_yolo_dataset, detect_series, detector_image,
-                              load_detector, position_value, train_detector)
-from lumbar.detection.train import epochs_for, resolve_model
+from lumbar.detection.dataset import build_yolo_dataset
+from lumbar.detection.images import detector_image, position_value
+from lumbar.detection.predict import DETECTION_COLUMNS, best_per_class, detect_series, load_detector
+from lumbar.detection.train import epochs_for, resolve_model, train_detector
+from lumbar.extracted import ExtractedSeries
+from lumbar.locate import LocateConfig, run_locate
+from lumbar.located import read_located
+from lumbar.paths import Paths
 from lumbar.vocabulary import GROUPS, SAGITTAL_T2, SLICE_COLUMNS
 
 N_SLICES, SIZE, SPACING = 6, 96, 0.8
@@ -163,14 +168,14 @@ def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
            "batch": 4, "nbs": 4, "warmup_epochs": 0, "device": "cpu", "workers": 0, "seed": 0, "patience": 1,
            "optimizer": "AdamW", "lr0": 2e-3,
            "scale": 0.2, "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4}
-    metrics = train_detector("spinal", data, ext, cfg, root=tmp_path)
+    paths = Paths(tmp_path)
+    metrics = train_detector("spinal", data, cfg, paths.detector_dir("spinal"), paths.detect_metrics("spinal"),
+                             paths.detect_live("spinal"), paths.detect_runs, root=tmp_path)
     assert attempts == []                                             # no font/weights download tried
     assert _hashes(data) == before                                    # the DVC output is left untouched
     assert (tmp_path / "models" / "detect" / "spinal" / "best.pt").is_file()
     written = json.loads((tmp_path / "metrics" / "detect" / "spinal.json").read_text())
     assert written == metrics and metrics["epochs"] == 1
-    assert set(metrics["val_points"]) == {"points", "detected", "slice_within_1", "inside_box"}
-    assert metrics["val_points"]["points"] == 5
     assert {"mAP50", "mAP50-95"} <= set(metrics)
     live = tmp_path / "dvclive" / "detect" / "spinal"
     assert (live / "plots" / "metrics" / "mAP50.tsv").is_file()
@@ -185,3 +190,14 @@ def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
     assert best["column"].is_unique
     with pytest.raises(ValueError, match="classes"):
         detect_series(model, _volume(4), "foraminal", 64, 0.01, 4)
+
+    # The locate stage on the same model: boxes chosen per study, written and scored on the val points.
+    val = sorted(s for s, p in STUDIES.items() if p == "val")
+    figures = run_locate({"spinal": model}, ExtractedSeries(ext), val, coords, LocateConfig(64, 0.0001, 4),
+                         paths.located, paths.locate_metrics, progress=False)
+    boxes, studies = read_located(paths.located, "spinal")
+    assert studies == val and set(boxes["study_id"]) <= set(val)
+    assert boxes.groupby("study_id")["column"].apply(lambda c: c.is_unique).all()
+    assert (boxes["instance_number"] == boxes["slice_index"] + 1).all()  # the fixture's numbering
+    assert figures["groups"]["spinal"]["points"] == 5 * len(val)
+    assert json.loads(paths.locate_metrics.read_text()) == figures

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from lumbar.classification import load_classifier
+from lumbar.classification.checkpoint import load_classifier
 from test_classification import make_toy_crops
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ import pytest
 
 from dicom_fixtures import PHI_BIRTH, PHI_INSTITUTION, PHI_NAME, write_kaggle
 from lumbar.dicom import read_series
-from lumbar.extract import extract, percentiles, window_uint8
+from lumbar.extract import extract
+from lumbar.windowing import percentiles, window_uint8
 from lumbar.vocabulary import SLICE_COLUMNS
 
 

@@ -2,8 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from lumbar.detection import assign_axial_levels, choose_boxes, level_points
-from lumbar.detection.levels import assign_sagittal_levels
+from lumbar.detection.levels import assign_axial_levels, assign_sagittal_levels, choose_boxes, level_points
 from lumbar.vocabulary import GROUPS, LEVELS, SERIES_ID
 
 SP = 0.5  # mm per pixel everywhere

@@ -1,12 +1,14 @@
 """params.yaml access and presets: a misspelt or stale key fails loudly."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from lumbar import params as P
 
-ROOT = P.ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_missing_key_names_its_dotted_path():

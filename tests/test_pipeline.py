@@ -12,7 +12,7 @@ from sklearn.metrics import log_loss
 from pipeline_repo import dvc, stages_run
 from lumbar.vocabulary import GROUPS, PHI_KEYWORDS, SPLIT, STUDY_ID
 
-ALL_STAGES = {"synthesize", "extract", "split", "evaluate", "predict"} | {
+ALL_STAGES = {"synthesize", "extract", "split", "locate", "bundle", "evaluate", "predict"} | {
     f"{s}@{g}" for s in ("yolo_data", "detect", "crop", "classify") for g in GROUPS}
 
 
@@ -97,4 +97,33 @@ def test_holdout_studies_never_reach_training(tiny_repo):
         names = [p.name for p in (tiny_repo.path / "data" / "yolo" / g).rglob("*.png")]
         assert names and not any(n.split("_")[0] in holdout for n in names)
         crops = pd.read_csv(tiny_repo.path / "data" / "crops" / g / "crops.csv")
-        assert set(crops.loc[crops["source"] == "label", STUDY_ID].astype(str)).isdisjoint(holdout)
+        assert set(crops[STUDY_ID].astype(str)).isdisjoint(holdout)
+        located = pd.read_csv(tiny_repo.path / "data" / "located" / f"{g}.csv")
+        assert set(located[STUDY_ID].astype(str)).isdisjoint(holdout)
+
+
+def test_lumbar_predict_runs_from_the_bundle_alone(tiny_repo, tmp_path):
+    """The model bundle and a study folder, copied to an empty folder, are all `lumbar predict` needs."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kaggle = tiny_repo.path / "data" / "synthetic" / "kaggle"
+    study = sorted(p for p in (kaggle / "test_images").iterdir() if p.is_dir())[0]
+    work = tmp_path / "alone"
+    shutil.copytree(tiny_repo.path / "models" / "bundle", work / "models")
+    shutil.copytree(study, work / study.name)
+    lumbar = str(Path(sys.executable).with_name("lumbar"))
+    res = subprocess.run([lumbar, "predict", study.name, "--models", "models"], cwd=work, capture_output=True,
+                         text=True, env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [ln.split() for ln in res.stdout.splitlines() if ln.startswith(f"{study.name}_")]
+    assert len(rows) == 25 and all(r[-1] in ("model", "prior") for r in rows)
+    p = np.array([[float(v) for v in r[1:4]] for r in rows])
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-3)
+    # the same probabilities as the predict stage wrote for this study (same bundle, same code)
+    sub = pd.read_csv(tiny_repo.path / "data" / "submission.csv").set_index("row_id")
+    np.testing.assert_allclose(p, sub.loc[[r[0] for r in rows], ["normal_mild", "moderate", "severe"]], atol=1e-4)
+    info = subprocess.run([lumbar, "info", "--models", "models"], cwd=work, capture_output=True, text=True)
+    assert info.returncode == 0 and json.loads(info.stdout)["format"] == "lumbar-bundle/1"

@@ -7,8 +7,8 @@ import pydicom
 import pytest
 
 from dicom_fixtures import write_series
-from lumbar.evaluation import solution_frame, training_prior
-from lumbar.metric import solution_table
+from lumbar.evaluation import solution_frame
+from lumbar.metric import solution_table, training_prior
 from lumbar.prediction import check_submission, study_series
 from lumbar.vocabulary import AXIAL_T2, GRADES, LABEL_COLUMNS, SAGITTAL_T1, SUBMISSION_COLUMNS, row_id
 
@@ -70,7 +70,7 @@ def test_study_series_reads_descriptions_from_headers_and_skips_other_series(tmp
 
 
 def test_correct_sides_renames_sagittal_detections_by_the_slice_position():
-    from lumbar.detection import correct_sides
+    from lumbar.detection.predict import correct_sides
     from lumbar.vocabulary import GROUPS
 
     classes = GROUPS["foraminal"].classes

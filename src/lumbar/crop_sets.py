@@ -1,138 +1,106 @@
 """The classifier's inputs: one 2.5D crop per graded cell, with a table saying where each came from.
 
 Training studies are cropped around their label points (plus a little jitter), because that is the
-cleanest signal to learn from. Validation and holdout studies are cropped where the trained detector
-puts them, because that is what the classifier will see in use: its validation score then already
-includes the detector's mistakes.
+cleanest signal to learn from. Validation studies are cropped where the locate stage put their boxes
+(the pipeline's own choice, lumbar.locate), because that is what the classifier will see in use: its
+validation score, and the calibration fitted on it, then already include the detectors' mistakes.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from .crops import crop_25d
+from .crops import CropSpec, box_around, crop_box
 from .extracted import ExtractedSeries
-from .vocabulary import (CROP_COLUMNS, GRADE_INDEX, GROUPS, INSTANCE_NUMBER, LEVEL_GROUP, ROW_ID,
-                         SERIES_ID, SPLIT, STUDY_ID, row_id)
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """How big a crop is: side in mm around the point, size in pixels after resizing."""
-
-    side_mm: float
-    size: int
-    jitter_mm: float = 0.0
-    seed: int = 0
+from .study import from_extracted
+from .vocabulary import CROP_COLUMNS, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID, grade_label, row_id
 
 
 def _grade(labels: pd.DataFrame, study_id: int, column: str) -> int:
     value = labels.at[study_id, column] if study_id in labels.index else np.nan
-    return GRADE_INDEX[value] if isinstance(value, str) else -1
+    return grade_label(value) if isinstance(value, str) else -1
+
+
+def _row(study: int, series: int, column: str, split: str, slice_index: int, box, confidence: float,
+         source: str, grade: int) -> dict:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return {STUDY_ID: study, SERIES_ID: series, ROW_ID: row_id(study, column), "column": column, SPLIT: split,
+            "slice_index": int(slice_index), "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+            "confidence": float(confidence), "source": source, "grade": grade}
 
 
 def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
-                studies: list[int], split_name: str, spec: CropSpec,
+                studies: list[int], spec: CropSpec, jitter_mm: float,
                 rng: np.random.Generator) -> tuple[list[dict], list[np.ndarray], list[dict]]:
-    """Crops around label points (jittered by `spec.jitter_mm`), one per labelled cell."""
+    """Crops around label points (shifted by N(0, jitter_mm) in each direction), one per labelled cell."""
     cols = set(GROUPS[group].classes)
     pts = coordinates[coordinates["column"].isin(cols) & coordinates[STUDY_ID].isin(studies)]
     pts = pts.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER]).drop_duplicates(
         [STUDY_ID, "column"])
     rows, images, missing = [], [], []
+    study = None
     for p in pts.itertuples(index=False):
-        study, series, column = int(p.study_id), int(p.series_id), str(p.column)
-        shift = rng.normal(0.0, spec.jitter_mm, size=2) if spec.jitter_mm > 0 else np.zeros(2)
-        try:
-            idx = store.slice_index(study, series, int(p.instance_number))
-        except KeyError:
-            idx = None
+        sid, series, column = int(p.study_id), int(p.series_id), str(p.column)
+        shift = rng.normal(0.0, jitter_mm, size=2) if jitter_mm > 0 else np.zeros(2)
+        if study is None or study.study_id != sid:
+            study = from_extracted(store, sid)
+        sv = study.series.get(series)
+        idx = sv.slice_of(int(p.instance_number)) if sv is not None else None
         if idx is None:
-            missing.append({STUDY_ID: study, ROW_ID: row_id(study, column), "reason": "label slice not extracted"})
+            missing.append({STUDY_ID: sid, ROW_ID: row_id(sid, column), "reason": "label slice not extracted"})
             continue
-        spacing = store.spacing(study, series)
-        cx, cy = float(p.x) + shift[0] / spacing[1], float(p.y) + shift[1] / spacing[0]
-        images.append(crop_25d(store.volume(study, series), idx, cx, cy, spec.side_mm, spacing, spec.size))
-        half = spec.side_mm / 2
-        rows.append({STUDY_ID: study, SERIES_ID: series, ROW_ID: row_id(study, column), "column": column,
-                     SPLIT: split_name, "slice_index": idx,
-                     "x1": cx - half / spacing[1], "y1": cy - half / spacing[0],
-                     "x2": cx + half / spacing[1], "y2": cy + half / spacing[0],
-                     "confidence": 1.0, "source": "label", "grade": _grade(labels, study, column)})
+        cx, cy = float(p.x) + shift[0] / sv.spacing[1], float(p.y) + shift[1] / sv.spacing[0]
+        box = box_around(cx, cy, spec.side_mm, sv.spacing)
+        images.append(crop_box(sv.volume, idx, box, sv.spacing, spec))
+        rows.append(_row(sid, series, column, "train", idx, box, 1.0, "label", _grade(labels, sid, column)))
     return rows, images, missing
 
 
-def _detect_study(group: str, store: ExtractedSeries, detector, study: int, imgsz: int, conf: float, batch: int,
-                  points: dict | None = None, level_mm: float = 0.0) -> tuple[pd.DataFrame, bool]:
-    """(chosen box per column, whether the view has any series) for one study, as inference chooses them."""
-    from .detection import choose_boxes, detect_series
-
-    ids = store.series_of(study, GROUPS[group].view)
-    found = [detect_series(detector, np.asarray(store.volume(study, s)), group, imgsz, conf, batch)
-             .assign(**{SERIES_ID: s}) for s in ids]
-    dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-    if dets.empty:
-        return dets, bool(ids)
-    return choose_boxes(group, dets, store.frames(study, ids), points, level_mm), bool(ids)
-
-
-def detector_crops(group: str, store: ExtractedSeries, detector, labels: pd.DataFrame, studies: list[int],
-                   split_of: dict[int, str], spec: CropSpec, imgsz: int, conf: float, batch: int,
-                   level_detector=None,
-                   level_mm: float = 0.0) -> tuple[list[dict], list[np.ndarray], list[dict]]:
-    """Crops where the detector puts each class (best box over every series of the view).
-
-    `level_detector` (the spinal detector) places the other groups' levels, as in inference.
-    """
-    from .detection import level_points
-
+def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, labels: pd.DataFrame,
+                  studies: list[int], split_of: dict[int, str],
+                  spec: CropSpec) -> tuple[list[dict], list[np.ndarray], list[dict]]:
+    """Crops of the boxes the locate stage chose (lumbar.locate), one per located cell."""
     g = GROUPS[group]
     rows, images, missing = [], [], []
-    for study in tqdm(studies, desc=f"detect {group}", unit="study"):
-        points = None
-        if level_detector is not None and group != LEVEL_GROUP:
-            spinal, _ = _detect_study(LEVEL_GROUP, store, level_detector, study, imgsz, conf, batch)
-            ids = store.series_of(study, GROUPS[LEVEL_GROUP].view)
-            points = level_points(spinal, store.frames(study, ids)) if len(spinal) else None
-        best, found = _detect_study(group, store, detector, study, imgsz, conf, batch, points, level_mm)
-        chosen = {str(r["column"]): r for _, r in best.iterrows()} if len(best) else {}
+    by_study = {int(s): b for s, b in located.groupby(STUDY_ID)}
+    for sid in studies:
+        study = from_extracted(store, sid)
+        boxes = by_study.get(sid, located.iloc[:0])
+        chosen = {str(r.column): r for r in boxes.itertuples(index=False)}
         for column in g.classes:
-            rid = row_id(study, column)
-            if column not in chosen:
-                missing.append({STUDY_ID: study, ROW_ID: rid,
-                                "reason": "no series of this view" if not found else "no detection"})
+            r = chosen.get(column)
+            if r is None:
+                reason = "no detection" if study.of_view(g.view) else "no series of this view"
+                missing.append({STUDY_ID: sid, ROW_ID: row_id(sid, column), "reason": reason})
                 continue
-            r = chosen[column]
-            series = int(r[SERIES_ID])
-            cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2
-            images.append(crop_25d(store.volume(study, series), int(r["slice_index"]), cx, cy,
-                                   spec.side_mm, store.spacing(study, series), spec.size))
-            rows.append({STUDY_ID: study, SERIES_ID: series, ROW_ID: rid, "column": column,
-                         SPLIT: split_of[study], "slice_index": int(r["slice_index"]),
-                         "x1": float(r["x1"]), "y1": float(r["y1"]), "x2": float(r["x2"]),
-                         "y2": float(r["y2"]), "confidence": float(r["confidence"]), "source": "detector",
-                         "grade": _grade(labels, study, column)})
+            sv = study.series[int(r.series_id)]
+            box = (r.x1, r.y1, r.x2, r.y2)
+            images.append(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec))
+            rows.append(_row(sid, int(r.series_id), column, split_of[sid], int(r.slice_index), box, r.confidence,
+                             "detector", _grade(labels, sid, column)))
     return rows, images, missing
 
 
-def build_crop_set(group: str, extracted_dir: Path, coordinates: pd.DataFrame, labels: pd.DataFrame,
-                   split: pd.DataFrame, detector, spec: CropSpec, out_dir: Path, imgsz: int, conf: float,
-                   batch: int, level_detector=None, level_mm: float = 0.0) -> dict:
-    """Write images.npy, crops.csv, missing.csv and summary.json for one group under out_dir."""
-    store = ExtractedSeries(extracted_dir)
+def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
+                   split: pd.DataFrame, located: pd.DataFrame, located_studies: list[int], spec: CropSpec,
+                   out_dir: Path, jitter_mm: float = 0.0, seed: int = 0) -> dict:
+    """Write images.npy, crops.csv, missing.csv and summary.json (with the crop spec) for one group.
+
+    Training studies are cropped around their labels; `located_studies` (the studies the locate stage
+    covered: the validation studies) where `located` (its boxes) puts them.
+    """
     labels = labels.set_index(STUDY_ID) if STUDY_ID in labels.columns else labels
     split_of = {int(s): str(p) for s, p in zip(split[STUDY_ID], split[SPLIT])}
     train = sorted(s for s, p in split_of.items() if p == "train")
-    other = sorted(s for s, p in split_of.items() if p != "train")
-    rng = np.random.default_rng(spec.seed)
-    rows, images, missing = label_crops(group, store, coordinates, labels, train, "train", spec, rng)
-    r2, i2, m2 = detector_crops(group, store, detector, labels, other, split_of, spec, imgsz, conf, batch,
-                                level_detector, level_mm)
+    located = located[located["group"] == group]
+    covered = sorted(int(s) for s in located_studies if split_of.get(int(s)) not in (None, "train", "holdout"))
+    rng = np.random.default_rng(seed)
+    rows, images, missing = label_crops(group, store, coordinates, labels, train, spec, jitter_mm, rng)
+    r2, i2, m2 = located_crops(group, store, located, labels, covered, split_of, spec)
     rows, images, missing = rows + r2, images + i2, missing + m2
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +109,7 @@ def build_crop_set(group: str, extracted_dir: Path, coordinates: pd.DataFrame, l
     np.save(out_dir / "images.npy", stack)
     table.to_csv(out_dir / "crops.csv", index=False, float_format="%.3f")
     pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason"]).to_csv(out_dir / "missing.csv", index=False)
-    summary = {"group": group, "crops": int(len(table)),
+    summary = {"group": group, "crops": int(len(table)), "spec": asdict(spec), "jitter_mm": float(jitter_mm),
                "by_split": {k: int(v) for k, v in table[SPLIT].value_counts().sort_index().items()},
                "missing": int(len(missing))}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

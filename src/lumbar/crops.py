@@ -6,8 +6,18 @@ channels, which lets a 2D network see a little of the third dimension.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How big a crop is: side in mm around the point, size in pixels after resizing."""
+
+    side_mm: float
+    size: int
 
 
 def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm: float,
@@ -31,6 +41,13 @@ def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm
         out[ch] = cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out
+
+
+def crop_box(volume: np.ndarray, slice_index: int, box: tuple[float, float, float, float],
+             spacing: tuple[float, float], spec: CropSpec) -> np.ndarray:
+    """crop_25d centred on a box (x1, y1, x2, y2): how every detected cell is cropped."""
+    x1, y1, x2, y2 = box
+    return crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size)
 
 
 def box_around(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> tuple[float, float, float, float]:

@@ -1,8 +1,8 @@
 """The honest score: the whole pipeline on holdout patients, beside the prior baseline and the oracle.
 
-The holdout studies go through `inference.predict_study` from their DICOM files, exactly as unseen test
-studies do in `predict`; only the scoring is added here. Everything needed to re-score is written out
-(predictions in submission format and the matching solution table).
+The holdout studies go through `inference.predict_dicom_study` from their DICOM files, exactly as
+unseen test studies do in `predict`; only the scoring is added here. Everything needed to re-score is
+written out (predictions in submission format and the matching solution table).
 """
 from __future__ import annotations
 
@@ -13,17 +13,16 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .inference import Pipeline, StudyPrediction, predict_study
+from .bundle import Bundle
+from .inference import predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
-from .metric import prior_table, score_parts, solution_table, prior_submission
-from .vocabulary import (GRADES, GROUPS, LABEL_COLUMNS, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
+from .located import box_figures
+from .metric import prior_submission, score_parts, solution_table
+from .study import StudyVolumes
+from .vocabulary import (GRADES, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
                          SUBMISSION_COLUMNS)
 
-
-def training_prior(labels: pd.DataFrame, studies: list[int]) -> pd.DataFrame:
-    """Best constant per cell fitted on the given (training) studies; uniform for unseen cells."""
-    prior = prior_table(solution_table(labels[labels[STUDY_ID].isin(studies)]))
-    return prior.reindex(list(LABEL_COLUMNS)).fillna(1.0 / len(SUBMISSION_COLUMNS))
+__all__ = ["solution_frame", "label_points", "confusion", "evaluate"]
 
 
 def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
@@ -35,31 +34,15 @@ def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def detection_figures(preds: list[StudyPrediction], coordinates: pd.DataFrame) -> dict[str, dict]:
-    """Per group: share of label points inside the chosen box, and on the chosen slice ±1."""
-    out = {}
-    found = [p.boxes.assign(**{STUDY_ID: p.study_id}) for p in preds if len(p.boxes)]
-    boxes = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-    maps = {(p.study_id, s): m for p in preds for s, m in p.slice_maps.items()}
-    for g in GROUPS.values():
-        pts = coordinates[coordinates["column"].isin(g.classes)
-                          & coordinates[STUDY_ID].isin([p.study_id for p in preds])]
-        inside = near = 0
-        for pt in pts.itertuples(index=False):
-            hit = boxes[(boxes[STUDY_ID] == pt.study_id) & (boxes["column"] == pt.column)] if len(boxes) else boxes
-            if not len(hit):
-                continue
-            b = hit.iloc[0]
-            if int(b[SERIES_ID]) != int(pt.series_id):
-                continue
-            label_index = maps.get((int(pt.study_id), int(pt.series_id)), {}).get(int(pt.instance_number))
-            on_slice = label_index is not None and abs(int(b["slice_index"]) - label_index) <= 1
-            near += on_slice
-            inside += on_slice and b["x1"] <= pt.x <= b["x2"] and b["y1"] <= pt.y <= b["y2"]
-        n = max(len(pts), 1)
-        out[g.name] = {"points": int(len(pts)), "inside_box": round(inside / n, 4),
-                       "slice_within_1": round(near / n, 4)}
-    return out
+def label_points(study: StudyVolumes | None, coordinates: pd.DataFrame, study_id: int) -> pd.DataFrame:
+    """One study's label points with the slice_index of their instance in its volumes (NaN if not read)."""
+    pts = coordinates[coordinates[STUDY_ID] == study_id][[STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y"]]
+    index = []
+    for r in pts.itertuples(index=False):
+        sv = study.series.get(int(r.series_id)) if study is not None else None
+        i = sv.slice_of(int(r.instance_number)) if sv is not None else None
+        index.append(np.nan if i is None else float(i))
+    return pts.assign(slice_index=index)
 
 
 def confusion(solution: pd.DataFrame, preds: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -69,33 +52,36 @@ def confusion(solution: pd.DataFrame, preds: pd.DataFrame, group: str) -> pd.Dat
     return pd.DataFrame({"actual": [GRADES[i] for i in s["grade"]], "predicted": [GRADES[i] for i in predicted]})
 
 
-def evaluate(params, root: Path, out_dir: Path, metrics_path: Path) -> dict:
-    """Run the pipeline over the holdout studies and write predictions, solution, figures, metrics."""
-    kaggle_dir = root / params.data.kaggle_dir
+def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path, metrics_path: Path,
+             oracle_csv: Path | None = None, progress: bool = True) -> dict:
+    """Run the bundle over the holdout studies; write predictions, solution, confusions and metrics."""
+    kaggle_dir = Path(kaggle_dir)
     data = read_kaggle(kaggle_dir, part="train")
-    split = pd.read_csv(root / "data" / "split.csv")
+    split = pd.read_csv(split_csv)
     holdout = sorted(int(s) for s in split.loc[split[SPLIT] == "holdout", STUDY_ID])
-    training = sorted(int(s) for s in split.loc[split[SPLIT] != "holdout", STUDY_ID])
-    prior = training_prior(data.labels, training)
-    pipe = Pipeline.load(params, prior, root)
-    preds = []
-    for study in tqdm(holdout, desc="evaluate", unit="study"):
-        preds.append(predict_study(pipe, study, data.series[data.series[STUDY_ID] == study],
-                                   study_image_dir(kaggle_dir, "train", study)))
+    bundle = Bundle.load(bundle_dir)
+    preds, points = [], []
+    for study_id in tqdm(holdout, desc="evaluate", unit="study", disable=not progress):
+        listed = data.series[data.series[STUDY_ID] == study_id]
+        pred, study = predict_dicom_study(bundle, study_id, listed, study_image_dir(kaggle_dir, "train", study_id))
+        preds.append(pred)
+        points.append(label_points(study, data.coordinates, study_id))
     sub = pd.concat([p.probs for p in preds], ignore_index=True)
     solution = solution_table(data.labels[data.labels[STUDY_ID].isin(holdout)])
     sub_scored = sub[[ROW_ID, *SUBMISSION_COLUMNS]]
     metrics = {"score": score_parts(solution, sub_scored),
-               "prior": score_parts(solution, prior_submission(prior, solution[ROW_ID]))}
-    oracle_path = params.data.oracle
-    if oracle_path and (root / oracle_path).exists():
-        oracle = pd.read_csv(root / oracle_path)
+               "prior": score_parts(solution, prior_submission(bundle.prior, solution[ROW_ID]))}
+    if oracle_csv is not None and Path(oracle_csv).exists():
+        oracle = pd.read_csv(oracle_csv)
         metrics["oracle"] = score_parts(solution, oracle[oracle[ROW_ID].isin(solution[ROW_ID])])
         gap = metrics["prior"]["score"] - metrics["oracle"]["score"]
         metrics["gap_captured"] = (metrics["prior"]["score"] - metrics["score"]["score"]) / gap if gap > 0 else None
-    metrics["detection"] = detection_figures(preds, data.coordinates)
+    boxes = [p.boxes for p in preds if len(p.boxes)]
+    metrics["detection"] = box_figures(pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(
+        columns=[STUDY_ID, "column"]), pd.concat(points, ignore_index=True))
     metrics["holdout_studies"] = len(holdout)
     metrics["cells_from_prior"] = int((sub["source"] == "prior").sum())
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sub_scored.to_csv(out_dir / "predictions.csv", index=False, float_format="%.6f")
     solution_frame(solution).to_csv(out_dir / "solution.csv", index=False)
@@ -103,8 +89,8 @@ def evaluate(params, root: Path, out_dir: Path, metrics_path: Path) -> dict:
     for g in GROUPS:
         confusion(solution, sub_scored, g).to_csv(out_dir / f"confusion_{g}.csv", index=False)
     metrics = _rounded(metrics)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
 
 

@@ -2,8 +2,8 @@
 
 Layout under the extract folder: slices.parquet (vocabulary.SLICE_COLUMNS, one row per readable slice,
 sorted by study, series, slice_index) and images/{study_id}/{series_id}.npy, one windowed uint8 volume
-(n, rows, columns) per series in the same slice order. yolo_data, detect, crop and the benchmarks all
-read it through ExtractedSeries, so the layout can change here without touching them.
+(n, rows, columns) per series in the same slice order. yolo_data, locate, crop and the benchmarks all
+read it through ExtractedSeries (lumbar.study builds a study's volumes from it), so the layout can change here without touching them.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .vocabulary import INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID
+from .vocabulary import SERIES_ID, STUDY_ID
 
 SLICES_FILE = "slices.parquet"
 
@@ -34,11 +34,13 @@ class ExtractedSeries:
         self._by_series = {key: df.sort_values("slice_index") for key, df in
                            self.slices.groupby([STUDY_ID, SERIES_ID], sort=True)}
 
-    def series_of(self, study_id: int, view: str) -> list[int]:
-        """Series ids of one view in a study (several where a study has several axial series)."""
-        s = self.slices
-        ids = s.loc[(s[STUDY_ID] == study_id) & (s[SERIES_DESCRIPTION] == view), SERIES_ID]
-        return sorted(int(v) for v in ids.unique())
+    def studies(self) -> list[int]:
+        """Every study with at least one extracted series."""
+        return sorted(int(s) for s in self.slices[STUDY_ID].unique())
+
+    def series_ids(self, study_id: int) -> list[int]:
+        """Every extracted series of a study, by id."""
+        return sorted(sid for st, sid in self._by_series if st == int(study_id))
 
     def volume(self, study_id: int, series_id: int, mmap: bool = True) -> np.ndarray:
         """(n, rows, columns) uint8; memory-mapped unless `mmap` is False."""
@@ -49,18 +51,5 @@ class ExtractedSeries:
         return {k: len(v) for k, v in self._by_series.items()}
 
     def meta(self, study_id: int, series_id: int) -> pd.DataFrame:
-        return self._by_series[(study_id, series_id)]
-
-    def spacing(self, study_id: int, series_id: int) -> tuple[float, float]:
-        row = self.meta(study_id, series_id).iloc[0]
-        return float(row["spacing_row"]), float(row["spacing_col"])
-
-    def frames(self, study_id: int, series_ids) -> dict[tuple[int, int], pd.Series]:
-        """(series_id, slice_index) -> slices.parquet row (the slice's geometry), for lumbar.geometry."""
-        return {(int(sid), int(r["slice_index"])): r for sid in series_ids
-                for _, r in self.meta(study_id, int(sid)).iterrows()}
-
-    def slice_index(self, study_id: int, series_id: int, instance_number: int) -> int | None:
-        m = self.meta(study_id, series_id)
-        hit = m.loc[m[INSTANCE_NUMBER] == instance_number, "slice_index"]
-        return int(hit.iloc[0]) if len(hit) else None
+        """The slices.parquet rows of one series, in slice_index order."""
+        return self._by_series[(int(study_id), int(series_id))]

@@ -1,10 +1,8 @@
-"""One study, from DICOM to 25 probabilities: the code path that `evaluate` and `predict` share.
+"""One study, from its volumes to 25 probabilities: the code path that `evaluate` and `predict` share.
 
-Per group: every series of the group's view is decoded once and windowed exactly as `extract` does,
-all its slices go through the detector in batches, the most confident box per class wins (across
-series, when a study has several axial series), the 2.5D crop around it goes to the classifier. A cell
-with no detection, or whose series is missing, gets the training prior, so every study always gets
-all 25 rows.
+locate_study chooses each cell's box (spinal first; levels and sides from the DICOM geometry), the
+2.5D crop around it goes to the group's classifier. A cell with no box, or whose series is missing or
+unreadable, gets the training prior, so every study always gets all 25 rows.
 """
 from __future__ import annotations
 
@@ -14,40 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .classification import load_classifier
-from .crops import crop_25d
-from .detection import choose_boxes, detect_series, level_points, load_detector
-from .dicom import read_series
-from .extract import window_uint8
-from .vocabulary import (GROUPS, LABEL_COLUMNS, LEVEL_GROUP, ROW_ID, SERIES_DESCRIPTION, SERIES_ID, SUBMISSION_COLUMNS,
-                         row_id)
+from .bundle import Bundle
+from .crops import crop_box
+from .locate import locate_study
+from .study import StudyVolumes, from_dicom
+from .vocabulary import LABEL_COLUMNS, ROW_ID, SUBMISSION_COLUMNS, row_id
 
-
-@dataclass
-class Pipeline:
-    """The six trained models plus what inference needs to know to use them."""
-
-    detectors: dict
-    classifiers: dict
-    prior: pd.DataFrame            # column -> (normal_mild, moderate, severe), fitted on training studies
-    side_mm: dict[str, float]
-    size: int
-    imgsz: int
-    conf: float
-    batch: int
-    low_pct: float
-    high_pct: float
-    level_mm: float = 0.0          # levels from the spinal boxes (detection/levels.py); 0 = off
-
-    @classmethod
-    def load(cls, params, prior: pd.DataFrame, root: Path) -> "Pipeline":
-        """Load every model named by the params tree (detector/classifier files under root/models)."""
-        dets = {g: load_detector(root / "models" / "detect" / g / "best.pt") for g in GROUPS}
-        clfs = {g: load_classifier(root / "models" / "classify" / g / "model.pt") for g in GROUPS}
-        return cls(dets, clfs, prior, {g: float(params.crop.side_mm[g]) for g in GROUPS},
-                   int(params.crop.size), int(params.detector.imgsz), float(params.detector.conf),
-                   int(params.detector.predict_batch), float(params.extract.low_percentile),
-                   float(params.extract.high_percentile), float(params.crop.level_mm))
+__all__ = ["StudyPrediction", "predict_study", "predict_dicom_study", "prior_prediction"]
 
 
 @dataclass
@@ -56,64 +27,56 @@ class StudyPrediction:
 
     study_id: int
     probs: pd.DataFrame                                # row_id, normal_mild, moderate, severe, source
-    boxes: pd.DataFrame                                # chosen box per detected column
-    images: dict = field(default_factory=dict)         # (series_id) -> windowed volume, for reports
+    boxes: pd.DataFrame                                # located boxes (BOX_COLUMNS) + their probabilities
+    images: dict = field(default_factory=dict)         # series_id -> windowed volume, for reports
     notes: list[str] = field(default_factory=list)     # what fell back to the prior and why
-    slice_maps: dict = field(default_factory=dict)     # series_id -> {instance_number: slice_index}
 
 
-def predict_study(pipe: Pipeline, study_id: int, series: pd.DataFrame, study_dir: Path,
-                  keep_images: bool = False) -> StudyPrediction:
-    """25 probabilities for one study; `series` lists its (series_id, series_description) rows."""
-    probs: dict[str, np.ndarray] = {}
-    chosen, images, notes, maps, points = [], {}, [], {}, {}
-    for g in sorted(GROUPS.values(), key=lambda g: g.name != LEVEL_GROUP):  # spinal first: it places levels
-        ids = sorted(int(s) for s in series.loc[series[SERIES_DESCRIPTION] == g.view, SERIES_ID])
-        found, frames = [], {}
-        for sid in ids:
-            if not (Path(study_dir) / str(sid)).is_dir():
-                notes.append(f"series {sid} ({g.view}) is listed but not on disk")
-                continue
-            s = read_series(Path(study_dir) / str(sid))
-            for path, reason in s.skipped:
-                notes.append(f"skipped {path}: {reason}")
-            if not s.slices:
-                notes.append(f"series {sid} ({g.view}) has no readable slice")
-                continue
-            maps[sid] = {sl.instance_number: i for i, sl in enumerate(s.slices)}
-            frames.update({(sid, i): sl for i, sl in enumerate(s.slices)})
-            vol = window_uint8(s.pixels(), pipe.low_pct, pipe.high_pct)
-            images[sid] = vol
-            det = detect_series(pipe.detectors[g.name], vol, g.name, pipe.imgsz, pipe.conf, pipe.batch)
-            sp = s.slices[0].spacing
-            found.append(det.assign(**{SERIES_ID: sid, "spacing_row": sp[0], "spacing_col": sp[1]}))
-        if not ids:
-            notes.append(f"no {g.view} series: {g.name} cells get the prior")
-        dets = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-        best = choose_boxes(g.name, dets, frames, points, pipe.level_mm) if len(dets) else dets
-        if g.name == LEVEL_GROUP and len(best):
-            points = level_points(best, frames)
-        crops = []
-        for _, r in best.iterrows():
-            cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2
-            crops.append(crop_25d(images[int(r[SERIES_ID])], int(r["slice_index"]), cx, cy,
-                                  pipe.side_mm[g.name], (r["spacing_row"], r["spacing_col"]), pipe.size))
-        if crops:
-            p = pipe.classifiers[g.name].predict_proba(np.stack(crops), [str(c) for c in best["column"]])
-            for (_, r), pr in zip(best.iterrows(), p):
-                probs[str(r["column"])] = pr
-            chosen.append(best.assign(**{c: p[:, i] for i, c in enumerate(SUBMISSION_COLUMNS)}, group=g.name))
-        missed = [c for c in g.classes if c not in probs]
-        if ids and missed:
-            notes.append(f"no detection for {len(missed)} {g.name} cells: prior")
+def _rows(study_id: int, probs: dict[str, np.ndarray], prior: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for col in LABEL_COLUMNS:
-        p = probs.get(col)
-        src = "model"
+        p, src = probs.get(col), "model"
         if p is None:
-            p, src = pipe.prior.loc[col, list(SUBMISSION_COLUMNS)].to_numpy(float), "prior"
+            p, src = prior.loc[col, list(SUBMISSION_COLUMNS)].to_numpy(float), "prior"
         p = np.clip(np.asarray(p, float), 0, None)
-        p = p / p.sum()
-        rows.append({ROW_ID: row_id(study_id, col), **dict(zip(SUBMISSION_COLUMNS, p)), "source": src})
-    boxes = pd.concat(chosen, ignore_index=True) if chosen else pd.DataFrame()
-    return StudyPrediction(study_id, pd.DataFrame(rows), boxes, images if keep_images else {}, notes, maps)
+        rows.append({ROW_ID: row_id(study_id, col), **dict(zip(SUBMISSION_COLUMNS, p / p.sum())), "source": src})
+    return pd.DataFrame(rows)
+
+
+def prior_prediction(bundle: Bundle, study_id: int, note: str) -> StudyPrediction:
+    """Every cell from the prior: for a study that cannot be read at all."""
+    return StudyPrediction(int(study_id), _rows(int(study_id), {}, bundle.prior), pd.DataFrame(), {}, [note])
+
+
+def predict_study(bundle: Bundle, study: StudyVolumes, keep_images: bool = False) -> StudyPrediction:
+    """25 probabilities for one study."""
+    boxes, notes = locate_study(bundle.detectors, study, bundle.locate)
+    probs: dict[str, np.ndarray] = {}
+    graded = []
+    for name, rows in boxes.groupby("group", sort=False):
+        crops = [crop_box(study.series[int(r.series_id)].volume, int(r.slice_index), (r.x1, r.y1, r.x2, r.y2),
+                          (r.spacing_row, r.spacing_col), bundle.crop[name]) for r in rows.itertuples(index=False)]
+        p = bundle.classifiers[name].predict_proba(np.stack(crops), [str(c) for c in rows["column"]])
+        probs.update(zip(rows["column"].astype(str), p))
+        graded.append(rows.assign(**{c: p[:, i] for i, c in enumerate(SUBMISSION_COLUMNS)}))
+    images = {sid: s.volume for sid, s in study.series.items()} if keep_images else {}
+    return StudyPrediction(study.study_id, _rows(study.study_id, probs, bundle.prior),
+                           pd.concat(graded, ignore_index=True) if graded else pd.DataFrame(), images,
+                           study.notes + notes)
+
+
+def predict_dicom_study(bundle: Bundle, study_id: int, listed: pd.DataFrame, study_dir: Path,
+                        keep_images: bool = False) -> tuple[StudyPrediction, StudyVolumes | None]:
+    """predict_study on a study folder; `listed` is its (series_id, series_description) rows.
+
+    Never raises for what is wrong with one study's files: a study that cannot be read at all gets
+    the prior everywhere, with a note saying why. Returns the volumes too (None if unreadable).
+    """
+    try:
+        study = from_dicom(study_id, study_dir, listed, bundle.low_pct, bundle.high_pct)
+    except Exception as exc:  # noqa: BLE001 - one unreadable study costs its own cells, never the run
+        return prior_prediction(bundle, study_id, f"study unreadable ({type(exc).__name__}: {exc}): prior"), None
+    if not len(listed):
+        study.notes.append("no series listed for this study: prior")
+    return predict_study(bundle, study, keep_images), study
+

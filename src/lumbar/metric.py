@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .vocabulary import (COLUMN_GROUP, GRADE_WEIGHTS, GRADES, GROUP_NAMES, ROW_ID, STUDY_ID,
-                         SUBMISSION_COLUMNS, split_row_id)
+from .vocabulary import (COLUMN_GROUP, GRADE_INDEX, GRADE_WEIGHTS, GROUP_NAMES, LABEL_COLUMNS, ROW_ID, STUDY_ID,
+                         SUBMISSION_COLUMNS, grade_label, split_row_id)
 
 EPS = 1e-15
 ANY_SEVERE = "any_severe_spinal"
@@ -23,10 +23,13 @@ def solution_table(labels: pd.DataFrame) -> pd.DataFrame:
     """
     long = labels.melt(id_vars=[STUDY_ID], var_name="column", value_name="grade_text")
     long = long.dropna(subset=["grade_text"])
-    grade = long["grade_text"].map({g: i for i, g in enumerate(GRADES)})
+    grade = long["grade_text"].map(GRADE_INDEX)
     if grade.isna().any():
         bad = long.loc[grade.isna()].iloc[0]
-        raise ValueError(f"unknown grade {bad['grade_text']!r} for study {bad[STUDY_ID]}, {bad['column']}")
+        try:
+            grade_label(bad["grade_text"])
+        except ValueError as exc:
+            raise ValueError(f"{exc} for study {bad[STUDY_ID]}, {bad['column']}") from None
     out = pd.DataFrame({
         ROW_ID: [f"{s}_{c}" for s, c in zip(long[STUDY_ID], long["column"])],
         STUDY_ID: long[STUDY_ID].astype("int64").to_numpy(),
@@ -61,6 +64,27 @@ def _weighted_log_loss(p_true: np.ndarray, weight: np.ndarray) -> float:
     return float(np.average(-np.log(np.clip(p_true, EPS, 1 - EPS)), weights=weight))
 
 
+def weighted_log_loss(probs: np.ndarray, grades: np.ndarray) -> float:
+    """One group's loss on arrays: mean -log p(true grade), weighted 1/2/4 by the true grade, rows
+    renormalised and clipped as the score does (what training and calibration minimise); NaN if empty."""
+    probs = np.asarray(probs, dtype=np.float64)
+    grades = np.asarray(grades, dtype=np.int64)
+    if len(grades) == 0:
+        return float("nan")
+    p = probs / probs.sum(axis=1, keepdims=True)
+    return _weighted_log_loss(p[np.arange(len(p)), grades], np.asarray(GRADE_WEIGHTS)[grades])
+
+
+def constant_prior(counts: np.ndarray) -> np.ndarray:
+    """The best constant prediction under the 1/2/4 weights from grade counts (..., 3): ∝ weight × (count + ½).
+
+    The minimiser of a weighted log loss is proportional to weight × count, not to the raw frequency;
+    the half-count keeps grades unseen in training finite.
+    """
+    mass = (np.asarray(counts, dtype=np.float64) + 0.5) * np.asarray(GRADE_WEIGHTS)
+    return mass / mass.sum(axis=-1, keepdims=True)
+
+
 def score_parts(solution: pd.DataFrame, submission: pd.DataFrame) -> dict[str, float]:
     """The four losses and their mean ('score'); solution as from `solution_table`."""
     p = _aligned_probs(solution, submission)
@@ -93,17 +117,18 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame) -> float:
 
 
 def prior_table(train_solution: pd.DataFrame) -> pd.DataFrame:
-    """The best constant prediction per cell, fitted on training rows.
+    """The best constant prediction per cell (constant_prior), fitted on training rows.
 
-    Under a weighted log loss the minimising constant is proportional to weight x count per
-    grade, not to the raw frequency. A half-count keeps grades unseen in training finite.
     Returns one row per train.csv column with columns normal_mild/moderate/severe.
     """
     counts = pd.crosstab(train_solution["column"], train_solution["grade"]).reindex(columns=range(3), fill_value=0)
-    mass = (counts + 0.5) * np.asarray(GRADE_WEIGHTS)
-    probs = mass.div(mass.sum(axis=1), axis=0)
-    probs.columns = list(SUBMISSION_COLUMNS)
-    return probs
+    return pd.DataFrame(constant_prior(counts.to_numpy()), index=counts.index, columns=list(SUBMISSION_COLUMNS))
+
+
+def training_prior(labels: pd.DataFrame, studies: list[int]) -> pd.DataFrame:
+    """prior_table of the given (training) studies' grades, every LABEL_COLUMNS row; uniform where unseen."""
+    prior = prior_table(solution_table(labels[labels[STUDY_ID].isin(studies)]))
+    return prior.reindex(list(LABEL_COLUMNS)).fillna(1.0 / len(SUBMISSION_COLUMNS))
 
 
 def prior_submission(prior: pd.DataFrame, row_ids: list[str] | pd.Series) -> pd.DataFrame:

@@ -6,8 +6,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = ROOT / "params.yaml"
+DEFAULT_PATH = Path("params.yaml")  # the stages run from the repository root
 
 
 class Params(dict):

@@ -1,7 +1,8 @@
 """A Kaggle submission for test studies: same rows and order as sample_submission.csv, always complete.
 
 A study whose images are missing or unreadable still gets its 25 rows (the training prior), and the
-log says which; a submission with a missing or non-finite row is never written.
+log says which; a submission with a missing or non-finite row is never written. Everything comes
+from the model bundle and the test folder: no training data is needed.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .evaluation import training_prior
-from .inference import Pipeline, StudyPrediction, predict_study
+from .bundle import Bundle
+from .inference import StudyPrediction, predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
 from .metric import score_parts, solution_table
-from .report import study_figure, write_index
-from .vocabulary import ROW_ID, SPLIT, STUDY_ID, SUBMISSION_COLUMNS, split_row_id
+from .report import write_report
+from .vocabulary import ROW_ID, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID, SUBMISSION_COLUMNS, VIEWS, split_row_id
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +34,25 @@ def check_submission(sub: pd.DataFrame, sample: pd.DataFrame) -> None:
         raise ValueError("submission has a non-finite, negative or unnormalised row")
 
 
-def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None, metrics_path: Path | None,
-                     report_studies: int = 5, test_dir: Path | None = None,
-                     test_labels: Path | None = None) -> dict:
-    """Predict every study of sample_submission.csv; write the submission, report and metrics.
-
-    The models and the training prior come from root's pipeline; `test_dir` (default: the params'
-    Kaggle folder) may be another Kaggle-layout folder, e.g. studies synthesized with another seed.
-    """
-    kaggle_dir = root / params.data.kaggle_dir
-    train = read_kaggle(kaggle_dir, part="train")
-    if test_dir is not None:
-        kaggle_dir = Path(test_dir)
+def predict_test_set(bundle_dir: Path, kaggle_dir: Path, out_csv: Path, report_dir: Path | None = None,
+                     metrics_path: Path | None = None, report_studies: int = 5,
+                     test_labels: Path | None = None, progress: bool = True) -> dict:
+    """Predict every study of kaggle_dir's sample_submission.csv with a model bundle; write the
+    submission, the report of the first `report_studies` studies and the metrics (scored when
+    `test_labels`, the test studies' grades, exists)."""
+    kaggle_dir = Path(kaggle_dir)
     test = read_kaggle(kaggle_dir, part="test")
-    split = pd.read_csv(root / "data" / "split.csv")
-    prior = training_prior(train.labels, sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID]))
-    pipe = Pipeline.load(params, prior, root)
     sample = test.sample_submission
     if sample is None:
         raise FileNotFoundError(f"{kaggle_dir / 'sample_submission.csv'}: needed for the submission's rows and order")
+    bundle = Bundle.load(bundle_dir)
     studies = list(dict.fromkeys(split_row_id(r)[0] for r in sample[ROW_ID]))
     preds: list[StudyPrediction] = []
     start = time.perf_counter()
-    for i, study in enumerate(tqdm(studies, desc="predict", unit="study")):
-        series = test.series[test.series[STUDY_ID] == study]
-        pred = predict_study(pipe, study, series, study_image_dir(kaggle_dir, "test", study),
-                             keep_images=i < report_studies)
+    for i, study in enumerate(tqdm(studies, desc="predict", unit="study", disable=not progress)):
+        listed = test.series[test.series[STUDY_ID] == study]
+        pred, _ = predict_dicom_study(bundle, study, listed, study_image_dir(kaggle_dir, "test", study),
+                                      keep_images=i < report_studies)
         for note in pred.notes:
             log.warning("study %s: %s", study, note)
         preds.append(pred)
@@ -67,26 +61,21 @@ def predict_test_set(params, root: Path, out_csv: Path, report_dir: Path | None,
         columns=[ROW_ID, *SUBMISSION_COLUMNS, "source"])
     sub = sample[[ROW_ID]].merge(cells[[ROW_ID, *SUBMISSION_COLUMNS]], on=ROW_ID, how="left")
     check_submission(sub, sample)
+    out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     sub.to_csv(out_csv, index=False, float_format="%.6f")
     if report_dir is not None:
-        figures = {}
-        for p in preds[:report_studies]:
-            study_figure(p, report_dir / f"study_{p.study_id}.png")
-            figures[p.study_id] = f"study_{p.study_id}.png"
-        write_index(preds[:report_studies], report_dir, figures)
+        write_report(preds[:report_studies], Path(report_dir))
     metrics = {"studies": len(studies), "rows": int(len(sub)),
                "cells_from_prior": int((cells["source"] == "prior").sum()) if len(cells) else 0}
     log.info("predicted %d studies in %.1f s (%.2f s/study)", len(studies), seconds,
              seconds / max(len(studies), 1))
-    labels_path = Path(test_labels) if test_labels is not None else (
-        root / params.data.test_labels if params.data.test_labels else None)
-    if labels_path is not None and labels_path.exists():
-        solution = solution_table(pd.read_csv(labels_path))
+    if test_labels is not None and Path(test_labels).exists():
+        solution = solution_table(pd.read_csv(test_labels))
         metrics["score"] = {k: round(v, 5) for k, v in score_parts(solution, sub).items()}
     if metrics_path is not None:
-        metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_path).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
 
 
@@ -97,8 +86,6 @@ def study_series(study_dir: Path) -> pd.DataFrame:
     file of each series decides; a series whose description is not one of the three views is left out.
     """
     import pydicom
-
-    from .vocabulary import SERIES_DESCRIPTION, SERIES_ID, VIEWS
 
     rows = []
     for sdir in sorted(p for p in Path(study_dir).iterdir() if p.is_dir() and p.name.isdigit()):

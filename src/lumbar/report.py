@@ -84,3 +84,9 @@ def write_index(preds: list[StudyPrediction], out_dir: Path, figures: dict[int, 
     path = out_dir / "index.html"
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path
+
+
+def write_report(preds: list[StudyPrediction], out_dir: Path) -> Path:
+    """study_{id}.png for each prediction and the index.html that shows them."""
+    figures = {p.study_id: study_figure(p, out_dir / f"study_{p.study_id}.png").name for p in preds}
+    return write_index(preds, out_dir, figures)

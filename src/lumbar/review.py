@@ -1,7 +1,7 @@
 """The change review CI posts on a pull request: metrics and params against a base revision.
 
 It only wraps `dvc metrics diff` and `dvc params diff`, so the same report runs locally before a push
-(`PYTHONPATH=src python -m lumbar review --base main`) and in CI, and reads the same as DVC's own output.
+(`lumbar review --base main`) and in CI, and reads the same as DVC's own output.
 """
 from __future__ import annotations
 

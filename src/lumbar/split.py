@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from .vocabulary import (COLUMN_GROUP, FOLD, GRADE_INDEX, LABEL_COLUMNS, SPLIT, SPLITS, STUDY_ID)
+from .vocabulary import COLUMN_GROUP, FOLD, LABEL_COLUMNS, SPLIT, SPLITS, STUDY_ID, grade_label
 
 HOLDOUT_FOLD = -1
 TRAIN, VAL, HOLDOUT = SPLITS
@@ -31,9 +31,10 @@ def grade_matrix(labels_wide: pd.DataFrame) -> np.ndarray:
     for j, col in enumerate(LABEL_COLUMNS):
         for i, value in enumerate(text[col].to_numpy()):
             if isinstance(value, str) and value != "":
-                if value not in GRADE_INDEX:
-                    raise ValueError(f"study {labels_wide[STUDY_ID].iloc[i]}, {col}: unknown grade {value!r}")
-                grades[i, j] = GRADE_INDEX[value]
+                try:
+                    grades[i, j] = grade_label(value)
+                except ValueError as exc:
+                    raise ValueError(f"study {labels_wide[STUDY_ID].iloc[i]}, {col}: {exc}") from None
     return grades
 
 
@@ -127,3 +128,11 @@ def summarize(split: pd.DataFrame) -> dict[str, int]:
     """Studies per split, for logs."""
     counts = split[SPLIT].value_counts()
     return {name: int(counts.get(name, 0)) for name in SPLITS}
+
+
+def studies_in(split: pd.DataFrame, *names: str) -> list[int]:
+    """The study ids of the split table in the named splits (train / val / holdout), sorted."""
+    unknown = sorted(set(names) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split {unknown[0]!r} (expected one of {SPLITS})")
+    return sorted(int(s) for s in split.loc[split[SPLIT].isin(names), STUDY_ID])

@@ -16,7 +16,6 @@ SAGITTAL_T1 = "Sagittal T1"
 SAGITTAL_T2 = "Sagittal T2/STIR"
 AXIAL_T2 = "Axial T2"
 VIEWS: tuple[str, ...] = (SAGITTAL_T1, SAGITTAL_T2, AXIAL_T2)
-SIDES: tuple[str, ...] = ("left", "right")
 
 # --- grades ---------------------------------------------------------------------------------
 GRADES: tuple[str, ...] = ("Normal/Mild", "Moderate", "Severe")
@@ -73,7 +72,6 @@ CONDITION_LABELS: dict[str, str] = {c: c.replace("_", " ").title() for c in COND
 CONDITION_GROUP: dict[str, str] = {c: g.name for g in GROUPS.values() for c in g.conditions}
 CONDITION_SIDE: dict[str, str | None] = {
     c: (c.split("_")[0] if GROUPS[CONDITION_GROUP[c]].sided else None) for c in CONDITIONS}
-VIEW_OF_GROUP: dict[str, str] = {g.name: g.view for g in GROUPS.values()}
 
 # train.csv grade columns, e.g. "left_neural_foraminal_narrowing_l4_l5"
 LABEL_COLUMNS: tuple[str, ...] = tuple(f"{c}_{lv}" for c in CONDITIONS for lv in LEVELS)
@@ -132,7 +130,7 @@ def normalize_level(text: str) -> str:
 
 
 def grade_label(level_grade: str) -> int:
-    """Grade string -> class index 0/1/2; raises ValueError naming the value."""
+    """Grade string -> class index 0/1/2; raises ValueError naming the value (the one grade parser)."""
     if level_grade not in GRADE_INDEX:
         raise ValueError(f"unknown grade {level_grade!r} (expected one of {GRADES})")
     return GRADE_INDEX[level_grade]
@@ -162,4 +160,8 @@ CROP_COLUMNS: tuple[str, ...] = (
     STUDY_ID, SERIES_ID, ROW_ID, "column", SPLIT, "slice_index", "x1", "y1", "x2", "y2",
     "confidence", "source", "grade",
 )
-CROP_SOURCES: tuple[str, ...] = ("label", "detector")
+# located boxes (locate stage, inference): the box each cell is read from, with its slice's identity
+BOX_COLUMNS: tuple[str, ...] = (
+    STUDY_ID, "group", "column", SERIES_ID, "slice_index", INSTANCE_NUMBER, "x1", "y1", "x2", "y2",
+    "confidence", "spacing_row", "spacing_col",
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..metric import EPS
+from ..metric import constant_prior, weighted_log_loss
 from ..vocabulary import GRADE_WEIGHTS
 
 LOG_T_BOUNDS = (-3.0, 3.0)  # T in [0.05, 20]
@@ -21,18 +21,6 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def weighted_log_loss(probs: np.ndarray, grades: np.ndarray) -> float:
-    """The competition's per-group loss: mean -log p(true grade), weighted 1/2/4 by the true grade,
-    probabilities renormalised and clipped exactly as lumbar.metric does."""
-    probs = np.asarray(probs, dtype=np.float64)
-    grades = np.asarray(grades, dtype=np.int64)
-    if len(grades) == 0:
-        return float("nan")
-    p = probs / probs.sum(axis=1, keepdims=True)
-    p_true = np.clip(p[np.arange(len(p)), grades], EPS, 1 - EPS)
-    return float(np.average(-np.log(p_true), weights=np.asarray(GRADE_WEIGHTS)[grades]))
 
 
 def fit_temperature(logits: np.ndarray, grades: np.ndarray) -> float:
@@ -55,10 +43,8 @@ def fit_temperature(logits: np.ndarray, grades: np.ndarray) -> float:
 
 
 def grade_prior(grades: np.ndarray) -> np.ndarray:
-    """The best constant prediction under the score's 1/2/4 weights: ∝ weight × (count + 0.5)."""
-    counts = np.bincount(np.asarray(grades, dtype=int), minlength=len(GRADE_WEIGHTS)).astype(float)
-    mass = (counts + 0.5) * np.asarray(GRADE_WEIGHTS)
-    return mass / mass.sum()
+    """The best constant prediction for these grades under the score's weights (metric.constant_prior)."""
+    return constant_prior(np.bincount(np.asarray(grades, dtype=int), minlength=len(GRADE_WEIGHTS)))
 
 
 def fit_prior_mix(probs: np.ndarray, grades: np.ndarray, prior: np.ndarray, cap: float = 1.0) -> float:

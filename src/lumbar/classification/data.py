@@ -6,6 +6,7 @@ own rows out of images.npy, so holdout pixels are not even read.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +30,7 @@ class CropSet:
     images: np.ndarray
     table: pd.DataFrame
     path: Path
+    spec: dict | None = None   # the crop stage's crops.CropSpec (summary.json), recorded in the checkpoint
 
     @property
     def size(self) -> int:
@@ -59,7 +61,9 @@ def load_crop_set(crop_dir: str | Path) -> CropSet:
     if bad.any():
         raise ValueError(f"{csv_path}: row {int(np.flatnonzero(bad)[0]) + 2}: split "
                          f"{table[SPLIT][bad].iloc[0]!r} not in {SPLITS}")
-    return CropSet(images, table, crop_dir)
+    summary = crop_dir / "summary.json"
+    spec = json.loads(summary.read_text(encoding="utf-8")).get("spec") if summary.is_file() else None
+    return CropSet(images, table, crop_dir, spec)
 
 
 def rows_for(crops: CropSet, split: str) -> np.ndarray:

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 
 from ..vocabulary import GRADE_WEIGHTS
 from . import distributed as D
-from .bundle import save_bundle
-from .calibration import fit_prior_mix, fit_temperature, grade_prior, softmax, weighted_log_loss
+from ..metric import weighted_log_loss
+from .calibration import fit_prior_mix, fit_temperature, grade_prior, softmax
+from .checkpoint import save_checkpoint
 from .data import Augment, CropDataset, augment_batch, load_crop_set, rows_for
 from .model import build_model, normalize, prepare
 
@@ -110,60 +111,59 @@ def train_classifier(group: str, crop_dir: str | Path, model_path: str | Path, m
         D.cleanup(ctx)
 
 
-def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, live_dir: Path,
-           cfg: TrainConfig, ctx: D.Context) -> dict[str, Any]:
-    seed_everything(cfg.seed)
-    crops = load_crop_set(crop_dir)
-    train_ds = CropDataset(crops, rows_for(crops, "train"))
-    val_ds = CropDataset(crops, rows_for(crops, "val"))
-    if len(train_ds) == 0:
-        raise ValueError(f"{crop_dir}: no graded train crops to learn from")
-    val_grades = val_ds.grades.numpy()
+@dataclass
+class _Best:
+    """The epoch kept: lowest validation loss so far (the last epoch when there is no validation)."""
 
-    model = build_model(cfg.arch, cfg.width, cfg.weights, cfg.dropout)
+    loss: float = math.inf
+    epoch: int = -1
+    accuracy: float = math.nan
+    logits: np.ndarray | None = None
+    state: dict | None = None
+
+
+def _epoch(net, loader, opt, sched, cfg: TrainConfig, ctx: D.Context, gen: torch.Generator) -> float:
+    """One pass over the training crops; returns the weighted training loss over every rank."""
+    class_w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32, device=ctx.device)
+    net.train()
+    sums = torch.zeros(2, dtype=torch.float64)  # sum of weight * nll, sum of weight
+    for images, grades in loader:
+        images, grades = images.to(ctx.device), grades.to(ctx.device)
+        x = normalize(augment_batch(images.float().div_(255.0), cfg.augment, gen))
+        loss = F.cross_entropy(net(x), grades, weight=class_w)  # = sum(w * nll) / sum(w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        w = class_w[grades].sum().item()
+        sums += torch.tensor([loss.item() * w, w], dtype=torch.float64)
+    if ctx.distributed:
+        dist.all_reduce(sums)
+    return float(sums[0] / sums[1])
+
+
+def _fit(model, train_ds: CropDataset, val_ds: CropDataset, cfg: TrainConfig, ctx: D.Context, live,
+         group: str) -> tuple[_Best, int, float]:
+    """Train for cfg.epochs (or until `patience` epochs pass without a better val loss); keep the best."""
     net = D.wrap(model, ctx)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = D.sampler(train_ds, ctx, cfg.seed)
     loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * len(loader)),
                                                 pct_start=0.15)
-    class_w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32, device=ctx.device)
     gen = torch.Generator().manual_seed(cfg.seed + 1 + ctx.rank)  # augmentation draws, per rank
-
-    live = None
-    if ctx.is_main:
-        print(f"classify {group}: {len(train_ds)} train / {len(val_ds)} val crops of {crops.size} px, "
-              f"{ctx.world_size} process(es) on {ctx.device}", flush=True)
-        from dvclive import Live
-        live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
-    best = {"loss": math.inf, "epoch": -1, "state": None, "logits": None}
-    epochs_run, since_best, t0 = 0, 0, time.perf_counter()
+    val_grades = val_ds.grades.numpy()
+    best, since_best, epochs_run, train_loss, t0 = _Best(), 0, 0, math.nan, time.perf_counter()
     for epoch in range(cfg.epochs):
         D.set_epoch(sampler, epoch)
-        net.train()
-        sums = torch.zeros(2, dtype=torch.float64)  # sum of weight * nll, sum of weight
-        for images, grades in loader:
-            images, grades = images.to(ctx.device), grades.to(ctx.device)
-            x = normalize(augment_batch(images.float().div_(255.0), cfg.augment, gen))
-            loss = F.cross_entropy(net(x), grades, weight=class_w)  # = sum(w * nll) / sum(w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            w = class_w[grades].sum().item()
-            sums += torch.tensor([loss.item() * w, w], dtype=torch.float64)
-        if ctx.distributed:
-            dist.all_reduce(sums)
-        train_loss = float(sums[0] / sums[1])
+        train_loss = _epoch(net, loader, opt, sched, cfg, ctx, gen)
         epochs_run = epoch + 1
-
         logits = predict_logits(D.unwrap(net), val_ds, ctx.device)
         val_loss = weighted_log_loss(softmax(logits), val_grades) if len(val_ds) else math.nan
         val_acc = _accuracy(logits, val_grades)
-        improved = (not len(val_ds)) or val_loss < best["loss"]
-        if improved:
-            best = {"loss": val_loss if len(val_ds) else math.inf, "epoch": epoch, "logits": logits,
-                    "state": copy.deepcopy(D.unwrap(net).state_dict()), "acc": val_acc}
+        if not len(val_ds) or val_loss < best.loss:
+            best = _Best(val_loss if len(val_ds) else math.inf, epoch, val_acc, logits,
+                         copy.deepcopy(D.unwrap(net).state_dict()))
             since_best = 0
         else:
             since_best += 1
@@ -177,38 +177,69 @@ def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, liv
                   f"val {val_loss:.4f} acc {val_acc:.3f} ({time.perf_counter() - t0:.1f} s)", flush=True)
         if cfg.patience > 0 and since_best >= cfg.patience:
             break
+    return best, epochs_run, train_loss
 
-    temperature = fit_temperature(best["logits"], val_grades) if len(val_ds) else 1.0
-    # The prior mixed in is each cell's own (a level's grade shares differ a lot: L1/L2 is rarely
-    # narrowed, L4/L5 often), fitted on the training crops; the group's prior covers unseen cells.
+
+def _calibrate(best: _Best, crops, train_ds: CropDataset, val_ds: CropDataset, cap: float) -> dict[str, Any]:
+    """Temperature on the best epoch's val logits, then the share of the model against each cell's prior.
+
+    The prior mixed in is each cell's own (a level's grade shares differ a lot: L1/L2 is rarely
+    narrowed, L4/L5 often), fitted on the training crops; the group's prior covers unseen cells.
+    """
+    val_grades = val_ds.grades.numpy()
     train_grades = train_ds.grades.numpy()
     columns = crops.table["column"].astype(str).to_numpy()
     train_cols = columns[train_ds.indices]
     prior = grade_prior(train_grades)
     column_prior = {c: grade_prior(train_grades[train_cols == c]) for c in sorted(set(train_cols))}
-    val_prior = np.stack([column_prior.get(c, prior) for c in columns[val_ds.indices]]) if len(val_ds) else prior
-    calibrated = softmax(best["logits"], temperature) if len(val_ds) else None
-    mix = fit_prior_mix(calibrated, val_grades, val_prior, cfg.max_model_share) if len(val_ds) else cfg.max_model_share
-    metrics = {
-        "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
-        "best_epoch": best["epoch"] + 1, "final_train_loss": round(train_loss, 5),
-        "val_weighted_log_loss": best["loss"] if len(val_ds) else math.nan,
-        "val_weighted_log_loss_calibrated":
-            weighted_log_loss(softmax(best["logits"], temperature), val_grades) if len(val_ds) else math.nan,
-        "val_accuracy": best.get("acc", math.nan),
-        "temperature": temperature,
-        "prior_mix": mix,
-        "val_weighted_log_loss_final":
-            weighted_log_loss(mix * calibrated + (1 - mix) * val_prior, val_grades) if len(val_ds) else math.nan,
-    }
-    metrics = {k: _json_value(v) for k, v in metrics.items()}
+    out = {"prior": prior, "column_prior": column_prior, "temperature": 1.0, "mix": cap,
+           "calibrated_loss": math.nan, "final_loss": math.nan}
+    if not len(val_ds):
+        return out
+    val_prior = np.stack([column_prior.get(c, prior) for c in columns[val_ds.indices]])
+    out["temperature"] = t = fit_temperature(best.logits, val_grades)
+    calibrated = softmax(best.logits, t)
+    out["mix"] = mix = fit_prior_mix(calibrated, val_grades, val_prior, cap)
+    out["calibrated_loss"] = weighted_log_loss(calibrated, val_grades)
+    out["final_loss"] = weighted_log_loss(mix * calibrated + (1 - mix) * val_prior, val_grades)
+    return out
+
+
+def _train(group: str, crop_dir: Path, model_path: Path, metrics_path: Path, live_dir: Path,
+           cfg: TrainConfig, ctx: D.Context) -> dict[str, Any]:
+    seed_everything(cfg.seed)
+    crops = load_crop_set(crop_dir)
+    train_ds = CropDataset(crops, rows_for(crops, "train"))
+    val_ds = CropDataset(crops, rows_for(crops, "val"))
+    if len(train_ds) == 0:
+        raise ValueError(f"{crop_dir}: no graded train crops to learn from")
+    model = build_model(cfg.arch, cfg.width, cfg.weights, cfg.dropout)
+    live = None
     if ctx.is_main:
-        model.load_state_dict(best["state"])
-        save_bundle(model_path, model, arch=cfg.arch, width=cfg.width, size=crops.size,
-                    temperature=temperature, group=group,
-                    extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds),
-                           "prior": [float(v) for v in prior], "prior_mix": float(mix),
-                           "column_prior": {c: [float(v) for v in p] for c, p in column_prior.items()}})
+        print(f"classify {group}: {len(train_ds)} train / {len(val_ds)} val crops of {crops.size} px, "
+              f"{ctx.world_size} process(es) on {ctx.device}", flush=True)
+        from dvclive import Live
+        live = Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    t0 = time.perf_counter()
+    best, epochs_run, train_loss = _fit(model, train_ds, val_ds, cfg, ctx, live, group)
+    head = _calibrate(best, crops, train_ds, val_ds, cfg.max_model_share)
+    has_val = bool(len(val_ds))
+    metrics = {k: _json_value(v) for k, v in {
+        "n_train": len(train_ds), "n_val": len(val_ds), "epochs_run": epochs_run,
+        "best_epoch": best.epoch + 1, "final_train_loss": round(train_loss, 5),
+        "val_weighted_log_loss": best.loss if has_val else math.nan,
+        "val_weighted_log_loss_calibrated": head["calibrated_loss"],
+        "val_accuracy": best.accuracy, "temperature": head["temperature"], "prior_mix": head["mix"],
+        "val_weighted_log_loss_final": head["final_loss"],
+    }.items()}
+    if ctx.is_main:
+        model.load_state_dict(best.state)
+        save_checkpoint(model_path, model, arch=cfg.arch, width=cfg.width, size=crops.size,
+                        temperature=head["temperature"], group=group,
+                        extra={"best_epoch": metrics["best_epoch"], "n_train": len(train_ds),
+                               "prior": [float(v) for v in head["prior"]], "prior_mix": float(head["mix"]),
+                               "column_prior": {c: [float(v) for v in p] for c, p in head["column_prior"].items()},
+                               "crop": crops.spec})
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         for key in ("val_weighted_log_loss_calibrated", "temperature", "best_epoch"):

@@ -1,15 +1,8 @@
-"""Per-group YOLOv8 detectors: input images, datasets, training and prediction over whole series.
+"""Per-group YOLOv8 detectors: input images, datasets, training, prediction over whole series, and
+the placement of levels and sides by the DICOM geometry.
 
-Ultralytics is imported only inside the functions that need it, after `env.ultralytics_env()` has
-pointed its config dir into the repository, so importing this package never touches its settings.
+images (detector_image), dataset (build_yolo_dataset), train (train_detector), predict (load_detector,
+detect_series), levels (choose_boxes). Ultralytics is imported only inside the functions that need it,
+after `env.ultralytics_env()` has pointed its config dir into the project. Import from the submodules:
+this file imports nothing, so a stage loads only what it uses (and dvc.yaml lists only that).
 """
-from .dataset import build_yolo_dataset, image_stem
-from .images import detector_image, position_value
-from .levels import assign_axial_levels, choose_boxes, level_points
-from .predict import (DETECTION_COLUMNS, best_per_class, correct_sides, detect_series, evaluate_points,
-                      load_detector)
-from .train import train_detector
-
-__all__ = ["DETECTION_COLUMNS", "assign_axial_levels", "best_per_class", "build_yolo_dataset", "choose_boxes",
-           "correct_sides", "detect_series", "detector_image", "evaluate_points", "image_stem", "level_points",
-           "load_detector", "position_value", "train_detector"]

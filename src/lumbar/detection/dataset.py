@@ -23,7 +23,6 @@ from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID,
 from .images import detector_image
 
 YOLO_SPLITS: tuple[str, ...] = ("train", "val")
-POINT_COLUMNS: tuple[str, ...] = (STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "slice_index", "column", "x", "y")
 _KEY = [STUDY_ID, SERIES_ID, "slice_index"]
 
 
@@ -90,8 +89,8 @@ def _label_lines(boxes: pd.DataFrame, box_mm: float) -> list[str]:
 
 def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFrame, split: pd.DataFrame,
                        out_dir: Path, box_mm: float, negative_share: float, seed: int) -> dict:
-    """Write images/{train,val}/*.png, labels/{train,val}/*.txt, dataset.yaml, points_val.csv and
-    summary.json for `group` under out_dir; return the summary."""
+    """Write images/{train,val}/*.png, labels/{train,val}/*.txt, dataset.yaml and summary.json for
+    `group` under out_dir; return the summary."""
     if group not in GROUPS:
         raise ValueError(f"unknown group {group!r} (expected one of {tuple(GROUPS)})")
     if box_mm <= 0:
@@ -133,8 +132,6 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
             (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
         summary[part] = {"images": len(images), "negatives": len(negatives), "boxes": int(len(part_pts)),
                          "studies": int(part_pts[STUDY_ID].nunique())}
-    pts.loc[pts[SPLIT] == "val", list(POINT_COLUMNS)].to_csv(out_dir / "points_val.csv", index=False,
-                                                            float_format="%.4f", lineterminator="\n")
     # No `path:` key on purpose: ultralytics then resolves train/val against this file's folder, so the
     # dataset works wherever the repository is checked out.
     spec = {"train": "images/train", "val": "images/val", "nc": len(g.classes),

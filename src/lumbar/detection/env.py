@@ -14,9 +14,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..params import ROOT
-
-CONFIG_DIR = ROOT / ".ultralytics"
 _OFF = ("sync", "dvc", "mlflow", "clearml", "comet", "raytune", "tensorboard", "wandb", "hub",
         "vscode_msg", "openvino_msg")
 
@@ -32,10 +29,15 @@ def _provide_font(config_dir: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def ultralytics_env(config_dir: Path = CONFIG_DIR):
-    """Set up the environment, import ultralytics, turn integrations off; return `ultralytics.YOLO`."""
+def ultralytics_env(config_dir: Path | None = None):
+    """Set up the environment, import ultralytics, turn integrations off; return `ultralytics.YOLO`.
+
+    The config dir is `config_dir`, else an existing YOLO_CONFIG_DIR, else .ultralytics/ in the
+    working directory (the project root when DVC runs a stage).
+    """
     if "ultralytics" not in sys.modules:
-        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+        if config_dir is not None or "YOLO_CONFIG_DIR" not in os.environ:
+            os.environ["YOLO_CONFIG_DIR"] = str(Path(config_dir or ".ultralytics").resolve())
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO, settings
     from ultralytics.utils import USER_CONFIG_DIR, torch_utils

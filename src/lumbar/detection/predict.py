@@ -1,7 +1,7 @@
 """A trained detector over whole series: every slice, in batches, boxes back in original pixels.
 
-`crop`, `evaluate` and `predict` all call detect_series + best_per_class, so the detector is used
-exactly one way everywhere. All slices of a series go through `model.predict` in chunks of `batch`
+lumbar.locate calls detect_series for every stage that runs a detector (locate, evaluate, predict),
+so the detector is used exactly one way everywhere. All slices of a series go through `model.predict` in chunks of `batch`
 images (one forward pass per chunk, not one per slice); the model is loaded once per process.
 """
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..extracted import ExtractedSeries
-from ..vocabulary import AXIAL_T2, GROUPS, LEVELS, SERIES_ID, STUDY_ID
+from ..vocabulary import AXIAL_T2, GROUPS, LEVELS, SERIES_ID
 from .env import ultralytics_env
 from .images import detector_image
 
@@ -72,33 +71,6 @@ def best_per_class(detections: pd.DataFrame) -> pd.DataFrame:
     d = detections.sort_values(keys, ascending=[False] + [True] * (len(keys) - 1), kind="mergesort")
     d = d.drop_duplicates("column", keep="first")
     return d.sort_values("class_index", kind="mergesort").reset_index(drop=True)
-
-
-def evaluate_points(model, extracted_dir: Path, points: pd.DataFrame, group: str, imgsz: int, conf: float,
-                    batch: int) -> dict:
-    """Point-level figures as the pipeline uses the detector: per study, every series of the group's
-    view, best box per class; a point counts on-slice when that box's slice is within ±1 of the
-    labelled slice (same series), and inside when it is also inside the box (as in evaluation)."""
-    g = GROUPS[group]
-    store = ExtractedSeries(extracted_dir)
-    near = inside = detected = 0
-    for study, pts in points.groupby(STUDY_ID, sort=True):
-        found = [detect_series(model, store.volume(int(study), s, mmap=False), group, imgsz, conf, batch)
-                 .assign(**{SERIES_ID: s}) for s in store.series_of(int(study), g.view)]
-        best = best_per_class(pd.concat(found, ignore_index=True)) if found else _empty()
-        chosen = {r.column: r for r in best.itertuples(index=False)}
-        for p in pts.itertuples(index=False):
-            b = chosen.get(p.column)
-            if b is None:
-                continue
-            detected += 1
-            if int(b.series_id) != int(p.series_id) or abs(int(b.slice_index) - int(p.slice_index)) > 1:
-                continue
-            near += 1
-            inside += bool(b.x1 <= p.x <= b.x2 and b.y1 <= p.y <= b.y2)
-    n = max(len(points), 1)
-    return {"points": int(len(points)), "detected": round(detected / n, 4),
-            "slice_within_1": round(near / n, 4), "inside_box": round(inside / n, 4)}
 
 
 def correct_sides(detections: pd.DataFrame, group_name: str, slice_x: dict) -> pd.DataFrame:

@@ -18,10 +18,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..params import ROOT
 from ..vocabulary import GROUPS
 from .env import ultralytics_env
-from .predict import evaluate_points, load_detector
 
 # Augmentations that would break what detector_image encodes: HSV jitter mixes the channels (the
 # third one is the slice position), and a left-right flip swaps patient sides in axial images while
@@ -86,7 +84,7 @@ class EpochLogger:
             self.live.end()
 
 
-def resolve_model(spec: str, root: Path = ROOT) -> str:
+def resolve_model(spec: str, root: Path = Path(".")) -> str:
     """What YOLO() should load: an architecture yaml (from scratch) or an existing local .pt file."""
     spec = str(spec)
     if spec.endswith(".pt"):
@@ -112,20 +110,20 @@ def epochs_for(group: str, epochs: int | Mapping[str, int]) -> int:
     return int(epochs)
 
 
-def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapping[str, Any], root: Path = ROOT,
-                   models_dir: Path | None = None, metrics_path: Path | None = None,
-                   live_dir: Path | None = None) -> dict:
-    """Train on dataset_dir (a yolo_data output), copy best.pt to models_dir, write metrics; return them."""
+def train_detector(group: str, dataset_dir: Path, cfg: Mapping[str, Any], models_dir: Path, metrics_path: Path,
+                   live_dir: Path, runs_dir: Path, root: Path = Path(".")) -> dict:
+    """Train on dataset_dir (a yolo_data output), copy best.pt to models_dir, write metrics; return them.
+
+    `runs_dir` holds ultralytics' own run folder (scratch); a relative `detector.model` path is
+    resolved against `root`. How well the detector places the boxes the pipeline reads is measured by
+    the locate stage, which chooses them the pipeline's way; here only ultralytics' own figures.
+    """
     if group not in GROUPS:
         raise ValueError(f"unknown group {group!r}")
-    root, dataset_dir = Path(root), Path(dataset_dir)
-    models_dir = Path(models_dir or root / "models" / "detect" / group)
-    metrics_path = Path(metrics_path or root / "metrics" / "detect" / f"{group}.json")
-    live_dir = Path(live_dir or root / "dvclive" / "detect" / group)
-    weights = resolve_model(cfg["model"], root)  # fail before anything is written
+    dataset_dir, models_dir, live_dir, project = Path(dataset_dir), Path(models_dir), Path(live_dir), Path(runs_dir)
+    weights = resolve_model(cfg["model"], Path(root))  # fail before anything is written
     YOLO = ultralytics_env()
 
-    project = root / "runs" / "detect"
     work = project / "_data" / group
     for d in (work, project / group, live_dir):
         shutil.rmtree(d, ignore_errors=True)
@@ -138,7 +136,7 @@ def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapp
     # On a GPU, bf16 autocast: ultralytics' fp16 AMP check would download yolo26n.pt first.
     amp = False if device.lower() in ("cpu", "mps") else "bf16"
     start = time.perf_counter()
-    model.train(data=str(work / "dataset.yaml"), project=str(project), name=group, exist_ok=True,
+    model.train(data=str(work / "dataset.yaml"), project=str(project.resolve()), name=group, exist_ok=True,
                 seed=int(cfg["seed"]), deterministic=True, epochs=epochs_for(group, cfg["epochs"]),
                 imgsz=int(cfg["imgsz"]), batch=int(cfg["batch"]), device=device, amp=amp,
                 workers=int(cfg["workers"]), patience=int(cfg["patience"]), optimizer=str(cfg["optimizer"]),
@@ -160,13 +158,9 @@ def train_detector(group: str, dataset_dir: Path, extracted_dir: Path, cfg: Mapp
         final = {k: float(v) for k, v in summary.get("final", {}).items()}
     results = project / group / "results.csv"
     epochs = len(pd.read_csv(results)) if results.exists() else logger.epochs
-    points = pd.read_csv(dataset_dir / "points_val.csv")
-    detector = load_detector(models_dir / "best.pt")
-    figures = evaluate_points(detector, Path(extracted_dir), points, group, int(cfg["imgsz"]), float(cfg["conf"]),
-                              int(cfg["predict_batch"]))
     metrics = {k: (round(final[k], 4) if math.isfinite(final.get(k, math.nan)) else None)
                for k in ("mAP50", "mAP50-95")}
-    metrics.update({"val_points": figures, "epochs": epochs, "train_seconds": round(seconds, 1),
+    metrics.update({"epochs": epochs, "train_seconds": round(seconds, 1),
                     "seconds_per_epoch": round(seconds / epochs, 2) if epochs else None})
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
 """A trained classifier on disk (model.pt) and the object inference uses to grade crops.
 
-The bundle holds everything needed to rebuild the network without params.yaml: architecture, width,
-input size, the fitted temperature and the group it grades, beside the weights.
+The checkpoint holds everything needed to rebuild and use the network without params.yaml:
+architecture, width, input size, the fitted temperature, the prior mix, the group it grades and the
+crop spec (side in mm, size in px) of the crops it was trained on, beside the weights.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .model import build_model, prepare
 FORMAT = "lumbar-classifier/1"
 
 
-def save_bundle(path: str | Path, model: torch.nn.Module, *, arch: str, width: float, size: int,
+def save_checkpoint(path: str | Path, model: torch.nn.Module, *, arch: str, width: float, size: int,
                 temperature: float, group: str, extra: dict[str, Any] | None = None) -> Path:
     """Write model.pt: CPU state dict plus what rebuilding and calibrating it needs."""
     path = Path(path)
@@ -46,6 +47,7 @@ class Classifier:
     prior: np.ndarray | None = None   # grade prior of the training crops
     prior_mix: float = 1.0            # share of the model in model·mix + prior·(1 − mix), fitted on val
     column_prior: dict | None = None  # per train.csv column grade prior, preferred when columns are given
+    crop: dict | None = None          # the crop spec it was trained on (crops.CropSpec fields)
 
     @torch.no_grad()
     def logits(self, images: np.ndarray) -> np.ndarray:
@@ -80,10 +82,10 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     """Rebuild a Classifier from model.pt (no params file needed); clear errors for a missing/foreign file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"classifier bundle {str(path)!r} not found (run the classify stage first)")
+        raise FileNotFoundError(f"classifier checkpoint {str(path)!r} not found (run the classify stage first)")
     bundle = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a lumbar classifier bundle (expected format {FORMAT!r})")
+        raise ValueError(f"{path}: not a lumbar classifier checkpoint (expected format {FORMAT!r})")
     model = build_model(bundle["arch"], bundle["width"], weights=None)
     model.load_state_dict(bundle["state_dict"], strict=True)
     dev = torch.device(device)
@@ -93,4 +95,4 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
     return Classifier(model, bundle["arch"], float(bundle["width"]), int(bundle["size"]),
                       float(bundle["temperature"]), str(bundle["group"]), dev,
                       prior=prior, prior_mix=float(extra.get("prior_mix", 1.0)),
-                      column_prior=extra.get("column_prior"))
+                      column_prior=extra.get("column_prior"), crop=extra.get("crop"))
