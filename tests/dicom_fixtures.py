@@ -1,11 +1,17 @@
 """Tiny hand-built DICOM files and Kaggle-layout folders for the data-layer tests."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from pydicom.data import get_testdata_file
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, generate_uid
 
 from lumbar.vocabulary import AXIAL_T2, GRADES, LABEL_COLUMNS, SAGITTAL_T1, SAGITTAL_T2, SUBMISSION_COLUMNS
@@ -50,6 +56,42 @@ def write_dicom(path: Path, pixels: np.ndarray, ipp, iop=SAG_IOP, spacing=(0.5, 
         ds.PixelData = encapsulate([b"\x00" * 64])
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def set_raw_value(path: Path, keyword: str, raw: bytes, vr: str | None = None) -> Path:
+    """Rewrite one element's bytes in an explicit-VR little-endian file, past pydicom's validation.
+
+    pydicom refuses to set e.g. InstanceNumber 'abcd', but real files carry such values; this writes
+    them byte for byte (vr='LO' stores text in a tag whose VR is binary, e.g. Rows). The element is
+    added first (value 0) when the file lacks it.
+    """
+    vr0 = dictionary_VR(keyword)
+    ds = pydicom.dcmread(path)
+    if keyword not in ds:
+        setattr(ds, keyword, 0 if vr0 in ("US", "SS", "UL", "SL") else "0")
+        ds.save_as(path)
+    tag, data = Tag(keyword), path.read_bytes()
+    head = struct.pack("<HH", tag.group, tag.element)
+    at = data.index(head + vr0.encode(), 132)
+    old_len = struct.unpack("<H", data[at + 6:at + 8])[0]
+    raw = raw + b" " if len(raw) % 2 else raw
+    element = head + (vr or vr0).encode() + struct.pack("<H", len(raw)) + raw
+    path.write_bytes(data[:at] + element + data[at + 8 + old_len:])
+    return path
+
+
+def strip_preamble(path: Path, bare: bool = False) -> Path:
+    """Drop the 128-byte preamble and 'DICM' (bare=True: also the file meta, dataset in implicit VR)."""
+    if not bare:
+        path.write_bytes(path.read_bytes()[132:])
+        return path
+    ds = pydicom.dcmread(path)
+    del ds.file_meta
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, True
+    write_dataset(buf, ds)
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -1,12 +1,13 @@
 """Issue 5's bad inputs for the data layer: each gives a clear message naming file/row/value and
 leaves the rest of the run unharmed."""
+import logging
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dicom_fixtures import sample, write_dicom, write_kaggle, write_series
+from dicom_fixtures import sample, set_raw_value, write_dicom, write_kaggle, write_series
 from lumbar.dicom import read_series, read_slice
 from lumbar.extract import extract
 from lumbar.kaggle import KaggleFormatError, check_coordinates, read_kaggle, study_image_dir
@@ -63,6 +64,23 @@ def test_extract_reports_bad_files_and_layout_quirks(tmp_path):
     assert sorted(t.loc[t.study_id == 1, "series_id"].unique()) == [10, 11, 12, 13]  # both axial series
 
 
+def test_extract_survives_bad_header_values_and_geometry(tmp_path):
+    """One file with a wrong-typed header value or a degenerate orientation must not stop the stage."""
+    k = write_kaggle(tmp_path / "k")
+    d = k / "train_images" / "1" / "10"
+    set_raw_value(write_dicom(d / "95.dcm", np.zeros((12, 16)), (0, 0, 0), instance=95), "InstanceNumber", b"abcd")
+    set_raw_value(write_dicom(d / "96.dcm", np.zeros((12, 16)), (0, 0, 0), instance=96, slope=1, intercept=0),
+                  "RescaleSlope", b"x")
+    write_dicom(d / "97.dcm", np.zeros((12, 16)), (0, 0, 0), iop=(0, 1, 0, 0, 1, 0), instance=97)
+    rep = extract(k, tmp_path / "out", workers=1, progress=False)
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
+    assert list(skipped["path"]) == [f"train_images/1/10/{i}.dcm" for i in (95, 96, 97)]
+    reasons = list(skipped["reason"])
+    assert "InstanceNumber 'abcd'" in reasons[0] and "RescaleSlope 'x'" in reasons[1]
+    assert "ImageOrientationPatient row and column directions are parallel" in reasons[2]
+    assert rep["series_extracted"] == 6 and rep["slices"] == 18
+
+
 def _edit(path, old, new):
     path.write_bytes(path.read_bytes().replace(old.encode(), new.encode(), 1))
 
@@ -77,6 +95,13 @@ def _edit(path, old, new):
     ("train.csv", "\n1,", "\n1.5,", "row 2: study_id '1.5' is not a non-negative integer"),
     ("train_series_descriptions.csv", "\n2,20", "\n../x,20", r"row 6: study_id '../x' is not"),
     ("train_label_coordinates.csv", "\n1,11,2", "\n1,11,x2", "row 2: instance_number 'x2'"),
+    ("train_series_descriptions.csv", "\n2,20,Sagittal T1", "\n2,20,Sagittal T1,x", "row 6: 4 fields, but the header"),
+    ("train_series_descriptions.csv", "\n2,20", "\n99999999999999999999,20",
+     "row 6: study_id '99999999999999999999' is too large"),
+    ("train_series_descriptions.csv", "\n2,20", "\n2,9223372036854775808", "row 6: series_id '9223372036854775808'"),
+    ("train.csv", "\n2,", "\n18446744073709551617,", "row 3: study_id '18446744073709551617' is too large"),
+    ("train_label_coordinates.csv", "\n1,11,2", "\n1,11,123456789012345678901234567890",
+     "row 2: instance_number '123456789012345678901234567890' is too large"),
 ])
 def test_malformed_csv_names_file_row_value(tmp_path, file, old, new, message):
     k = write_kaggle(tmp_path / "k", images=False)
@@ -84,6 +109,61 @@ def test_malformed_csv_names_file_row_value(tmp_path, file, old, new, message):
     with pytest.raises(KaggleFormatError, match=message) as exc:
         read_kaggle(k, "train")
     assert file in str(exc.value)
+
+
+def test_largest_int64_id_is_still_read(tmp_path):
+    k = write_kaggle(tmp_path / "k", images=False)
+    _edit(k / "train_series_descriptions.csv", "\n2,20", "\n2,9223372036854775807")
+    d = read_kaggle(k, "train")
+    assert d.series["series_id"].max() == 2 ** 63 - 1 and len(d.series) == 7
+
+
+def test_blank_lines_do_not_shift_row_numbers(tmp_path):
+    """Messages name the line of the file: blank lines (and a quoted field's line break) count."""
+    plain = read_kaggle(write_kaggle(tmp_path / "p", images=False), "train")
+    for crlf in (False, True):
+        k = write_kaggle(tmp_path / f"k{crlf}", images=False, crlf=crlf)
+        nl = "\r\n" if crlf else "\n"
+        f = k / "train_series_descriptions.csv"
+        lines = f.read_bytes().decode().split(nl)
+        # 1 blank, 2 header, 3 blank, 4 spaces, 5-6 rows, 7 blank, 8 the first Axial T2 row, ...
+        f.write_bytes((nl.join(["", lines[0], "", "   ", *lines[1:3], "", *lines[3:]]) + nl).encode())
+        d = read_kaggle(k, "train")
+        assert d.series.equals(plain.series) and d.labels.equals(plain.labels)
+        _edit(f, "Axial T2", "Axial T3")
+        with pytest.raises(KaggleFormatError, match="train_series_descriptions.csv: row 8: unknown series_desc"):
+            read_kaggle(k, "train")
+    k = write_kaggle(tmp_path / "q", images=False)
+    _edit(k / "train_series_descriptions.csv", "\n1,10,Sagittal T1", '\n1,10,"Sagittal\nT1"\n\n,,')
+    with pytest.raises(KaggleFormatError, match=r"row 5: study_id '' is not"):  # ',,' is a row, not blank
+        read_kaggle(k, "train")
+
+
+def test_blank_lines_in_coordinates_keep_check_coordinates_rows(tmp_path):
+    k = write_kaggle(tmp_path / "k")
+    _edit(k / "train_label_coordinates.csv", "\n2,21,1,", "\n\n\n2,21,1,")   # now on line 6, not 4
+    _edit(k / "train_label_coordinates.csv", "15.9,11.9", "16.5,11.9")
+    d = read_kaggle(k, "train")
+    assert list(d.coordinates.sort_index().index) == [2, 3, 6]
+    with pytest.raises(KaggleFormatError, match=r"train_label_coordinates.csv: row 6: point \(x=16.5"):
+        check_coordinates(d, k)
+
+
+def test_study_folder_no_csv_lists_is_reported_not_fatal(tmp_path, caplog):
+    k = write_kaggle(tmp_path / "k")
+    write_series(k / "test_images" / "4" / "40", n=2)
+    with caplog.at_level(logging.WARNING, logger="lumbar.kaggle"):
+        t = read_kaggle(k, "test")
+    assert len(t.series) == 3
+    assert t.report["study_dirs_not_listed"] == 1 and t.report["study_dirs_not_listed_examples"] == ["4"]
+    assert [r for r in caplog.records if "test_images" in r.getMessage() and "['4']" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lumbar.kaggle"):
+        read_kaggle(k, "train")
+    assert not caplog.records                                   # nothing unlisted there: no warning
+    rep = extract(k, tmp_path / "out", workers=1, part="test", progress=False)
+    assert rep["study_dirs_not_listed"] == ["4"] and rep["series_extracted"] == 3
+    assert not (tmp_path / "out" / "images" / "4").exists()
 
 
 def test_path_like_ids_refused_before_a_path_is_built(tmp_path):

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from dicom_fixtures import SAG_IOP, sample, write_dicom, write_series
+from dicom_fixtures import SAG_IOP, sample, set_raw_value, strip_preamble, write_dicom, write_series
 from lumbar.dicom import DicomReadError, read_series, read_slice
 
 
@@ -88,3 +88,89 @@ def test_monochrome1_is_inverted(tmp_path):
     ds.save_as(path)
     _, arr = read_slice(path)
     assert arr.tolist() == [[60000, 59900], [56000, 0]]
+
+
+@pytest.mark.parametrize("keyword, raw, vr, shown", [
+    ("InstanceNumber", b"abcd", None, "'abcd'"),
+    ("InstanceNumber", b"1.50", None, "'1.50'"),            # pydicom would quietly make it 1
+    ("RescaleSlope", b"x", None, "'x'"),
+    ("RescaleIntercept", b"x", None, "'x'"),
+    ("NumberOfFrames", b"x", None, "'x'"),
+    ("Rows", b"ab", "LO", "'ab'"),                           # text in a binary tag
+    ("Columns", b"\x10\x00\x10\x00", None, "[16, 16]"),     # two values where one belongs
+])
+@pytest.mark.parametrize("pixels", [True, False])
+def test_bad_header_value_skips_file_naming_tag_and_value(tmp_path, keyword, raw, vr, shown, pixels):
+    d = tmp_path / "s"
+    write_series(d, n=3)
+    bad = write_dicom(d / "9.dcm", np.zeros((12, 16)), (0, 0, 12), instance=9, slope=1, intercept=0)
+    assert raw in set_raw_value(bad, keyword, raw, vr).read_bytes()
+    s = read_series(d, pixels=pixels)
+    assert [p for p, _ in s.skipped] == [str(bad)]
+    reason = s.skipped[0][1]
+    assert keyword in reason and shown in reason, reason
+    assert [sl.instance_number for sl in s.slices] == [1, 2, 3]
+    assert s.pixels().shape == (3, 12, 16)
+    with pytest.raises(DicomReadError, match=f"9.dcm: .*{keyword}"):
+        read_slice(bad, pixels=pixels)
+
+
+@pytest.mark.parametrize("iop, phrase", [
+    ((0, 1, 0, 0, 1, 0), "row and column directions are parallel"),
+    ((0, 1, 0, 0, -1, 0), "row and column directions are parallel"),
+    ((0, 0, 0, 0, 0, -1), "row direction is a zero vector"),
+    ((0, 1, 0, 0, 0, 0), "column direction is a zero vector"),
+    ((0, 1, 0, 0, 0.6, -0.8), "not perpendicular"),
+])
+def test_degenerate_orientation_is_named(tmp_path, iop, phrase):
+    d = tmp_path / "s"
+    write_series(d, n=3)
+    bad = write_dicom(d / "9.dcm", np.zeros((12, 16)), (0, 0, 12), iop=iop, instance=9)
+    s = read_series(d)
+    assert [sl.instance_number for sl in s.slices] == [1, 2, 3]
+    assert len(s.skipped) == 1 and s.skipped[0][0] == str(bad)
+    assert "ImageOrientationPatient" in s.skipped[0][1] and phrase in s.skipped[0][1], s.skipped
+    write_series(tmp_path / "all", n=2)
+    for f in (tmp_path / "all").iterdir():
+        write_dicom(f, np.zeros((12, 16)), (0, 0, 0), iop=iop, instance=int(f.stem))
+    s = read_series(tmp_path / "all")
+    assert s.slices == [] and all(phrase in r for _, r in s.skipped) and len(s.skipped) == 2
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_file_without_preamble_is_read(tmp_path, bare):
+    d = tmp_path / "s"
+    paths = write_series(d, n=3)
+    geom, ref = read_slice(paths[1])
+    strip_preamble(paths[1], bare=bare)
+    assert paths[1].read_bytes()[:2] == (b"\x08\x00" if bare else b"\x02\x00")
+    got_geom, got = read_slice(paths[1])
+    assert np.array_equal(got, ref) and got_geom.instance_number == 2
+    assert np.allclose(got_geom.position, geom.position)
+    for pixels in (True, False):
+        s = read_series(d, pixels=pixels)
+        assert s.skipped == [] and s.instance_map == {1: 0, 2: 1, 3: 2}
+        assert np.array_equal(s.pixels()[1], ref)
+
+
+@pytest.mark.parametrize("junk", [b"PK\x03\x04 a zip", b"study_id,series_id\n1,2\n",
+                                  b"\x08\x00\x05\x00" + b"junk that merely starts like a tag" * 4,
+                                  b"\x02\x00\x00\x00" + bytes(range(256))],
+                         ids=["zip", "text", "group-0008-junk", "group-0002-junk"])
+def test_non_dicom_still_refused(tmp_path, junk):
+    d = tmp_path / "s"
+    write_series(d, n=2)
+    (d / "9.dcm").write_bytes(junk)
+    for pixels in (True, False):
+        s = read_series(d, pixels=pixels)
+        assert s.skipped == [(str(d / "9.dcm"), "not a DICOM file")]
+        assert len(s.slices) == 2
+
+
+def test_lazy_pixels_name_the_file_that_fails_later(tmp_path):
+    """pixels=False proves headers only; a file that fails at decode time raises naming itself."""
+    paths = write_series(tmp_path / "s", n=3)
+    s = read_series(tmp_path / "s", pixels=False)
+    paths[1].write_bytes(b"replaced by junk after the header read")
+    with pytest.raises(DicomReadError, match=r"2\.dcm: not a DICOM file"):
+        s.pixels()

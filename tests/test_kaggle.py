@@ -7,8 +7,8 @@ import pytest
 
 from dicom_fixtures import write_kaggle
 from lumbar.kaggle import KaggleFormatError, check_coordinates, read_kaggle, series_image_dir, study_image_dir
-from lumbar.vocabulary import (AXIAL_T2, GRADES, LABEL_COLUMNS, LEVELS, SERIES_DESCRIPTION, STUDY_ID,
-                               SUBMISSION_COLUMNS, VIEWS)
+from lumbar.vocabulary import (AXIAL_T2, GRADES, LABEL_COLUMNS, LEVELS, SAGITTAL_T1, SAGITTAL_T2, SERIES_DESCRIPTION,
+                               STUDY_ID, SUBMISSION_COLUMNS, VIEWS, normalize_view)
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "rsna2024"
 
@@ -43,6 +43,26 @@ def test_snake_case_strings_and_extra_columns(tmp_path):
     coords.to_csv(root / "train_label_coordinates.fix01b.csv", index=False)
     d = read_kaggle(root, "train")
     assert set(d.coordinates["level"]) == {"l4_l5"} and d.report["images_dir_found"] is False
+
+
+def test_series_descriptions_in_other_case_or_spacing_are_normalised(tmp_path):
+    plain = read_kaggle(write_kaggle(tmp_path / "p", images=False), "train")
+    root = write_kaggle(tmp_path / "k", images=False)
+    f = root / "train_series_descriptions.csv"
+    text = f.read_text()
+    for old, new in (("1,10,Sagittal T1", "1,10,sagittal t1"), ("1,12,Axial T2", "1,12, Axial  T2 "),
+                     ("1,11,Sagittal T2/STIR", "1,11,SAGITTAL T2 / stir")):
+        assert old in text
+        text = text.replace(old, new)
+    f.write_text(text)
+    d = read_kaggle(root, "train")
+    assert d.series.equals(plain.series) and d.report["series_by_description"][AXIAL_T2] == 3
+    assert normalize_view("\tsagittal  T1") == SAGITTAL_T1 and normalize_view(SAGITTAL_T2) == SAGITTAL_T2
+    with pytest.raises(ValueError, match="'Sagittal T3'"):
+        normalize_view("Sagittal T3")
+    f.write_text(text.replace("sagittal t1", "sagittal  t3"))
+    with pytest.raises(KaggleFormatError, match="row 2: unknown series_description 'sagittal  t3'"):
+        read_kaggle(root, "train")
 
 
 def test_study_image_dir_refuses_non_integer_ids(tmp_path):

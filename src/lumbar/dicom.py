@@ -2,18 +2,25 @@
 
 InstanceNumber is not always spatial order in real studies, so slices are sorted by their position
 along the slice normal. A file that cannot be used (truncated, not DICOM, no pixel data, a transfer
-syntax nothing here decodes, missing geometry, a size that differs from the series) is left out and
-reported as (path, reason); the rest of the series is still read.
+syntax nothing here decodes, missing or degenerate geometry, a header value of the wrong type, a size
+that differs from the series) is left out and reported as (path, reason); the rest of the series is
+still read. Every header value is converted here, inside that guard, never by a bare int()/float().
 """
 from __future__ import annotations
 
+import math
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 __all__ = ["Slice", "Series", "read_series", "read_slice", "DicomReadError"]
 
@@ -67,7 +74,7 @@ class Series:
         DicomReadError naming it (headers alone cannot prove pixel data is decodable).
         """
         if self._pixels is None:
-            self._pixels = [_decode(pydicom.dcmread(s.path), s.path) for s in self.slices]
+            self._pixels = [_read_pixels(s.path) for s in self.slices]
         if not self._pixels:
             return np.zeros((0, 0, 0), dtype=np.int16)
         if any(p.dtype.kind == "f" for p in self._pixels):
@@ -75,45 +82,154 @@ class Series:
         return np.stack(self._pixels)
 
 
+# Tags a file must have to be a usable slice: a file read without its preamble must show them all.
+_NEEDED = ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns", "InstanceNumber")
+# A DICOM file without its preamble starts with a file meta (0002) or identifying (0008) element.
+_BARE_GROUPS = (0x0002, 0x0008)
+
+
+def _looks_bare(path: Path) -> bool:
+    """Whether a file pydicom refused starts like a DICOM data set that lacks the preamble and 'DICM'."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return len(head) == 4 and struct.unpack("<H", head[:2])[0] in _BARE_GROUPS
+
+
+def _dcmread(path: Path, stop_before_pixels: bool) -> pydicom.Dataset:
+    """dcmread that accepts a file without preamble yet still refuses what is not DICOM at all."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except pydicom.errors.InvalidDicomError:
+        if not _looks_bare(path):
+            raise DicomReadError(f"{path}: not a DICOM file") from None
+        try:  # force=True parses anything, so below the result must prove it is a slice
+            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+            missing = [k for k in _NEEDED if k not in ds]
+        except Exception:
+            missing = ["a parsable header"]
+        if missing:
+            raise DicomReadError(f"{path}: not a DICOM file") from None
+    except Exception as exc:  # truncated headers raise EOFError, OSError, struct errors, ...
+        raise DicomReadError(f"{path}: unreadable DICOM: {type(exc).__name__}: {exc}") from None
+    meta = ds.file_meta if getattr(ds, "file_meta", None) is not None else FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:  # no file meta: pixel decoding needs the syntax the data set was read in
+        implicit, little = getattr(ds, "original_encoding", (True, True))
+        meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                  ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+        ds.file_meta = meta
+    return ds
+
+
+def _get(ds: pydicom.Dataset, keyword: str, path: Path) -> Any:
+    """A header value as pydicom converts it; DicomReadError naming the tag if conversion fails."""
+    try:
+        return ds.get(keyword)
+    except Exception as exc:  # pydicom's reading_validation_mode=RAISE turns bad values into errors here
+        raise DicomReadError(f"{path}: {keyword} cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _shown(value: Any) -> str:
+    """A header value as written in the file (pydicom keeps the text of IS/DS values)."""
+    text = getattr(value, "original_string", None)
+    if text is not None:
+        return repr(str(text))
+    if isinstance(value, (list, tuple, MultiValue)):
+        return repr(list(value))
+    return repr(value)
+
+
+def _blank(value: Any) -> bool:
+    """Absent, empty or all spaces: DICOM's way of saying 'no value' (type 2 elements)."""
+    if isinstance(value, (str, bytes)):
+        return not value.strip()
+    return value is None or (isinstance(value, MultiValue) and len(value) == 0)
+
+
+def _number(ds: pydicom.Dataset, keyword: str, path: Path, default: float | None = None,
+            integer: bool = False) -> float | int:
+    """One finite number (integral if asked) from a tag; absent or blank gives default (None: required)."""
+    value = _get(ds, keyword, path)
+    if _blank(value):
+        if default is None:
+            raise DicomReadError(f"{path}: no {keyword}")
+        return default
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, (bytes, list, tuple, MultiValue)):  # several values, or bytes pydicom could not type
+        raise DicomReadError(f"{path}: {keyword} {_shown(value)} is not {kind}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomReadError(f"{path}: {keyword} {_shown(value)} is not {kind}") from None
+    if not math.isfinite(number) or (integer and not number.is_integer()):
+        raise DicomReadError(f"{path}: {keyword} {_shown(value)} is not {kind}")
+    if not integer:
+        return number
+    return int(value) if isinstance(value, int) else int(number)  # IS and US values are ints: no rounding
+
+
 def _floats(ds: pydicom.Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
-    value = ds.get(keyword)
+    value = _get(ds, keyword, path)
     if value is None:
         raise DicomReadError(f"{path}: no {keyword}")
     try:
         arr = np.array([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DicomReadError(f"{path}: {keyword} is not numeric: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DicomReadError(f"{path}: {keyword} is not numeric: {_shown(value)}") from None
     if arr.shape != (n,) or not np.isfinite(arr).all():
-        raise DicomReadError(f"{path}: {keyword} should be {n} finite numbers, got {value!r}")
+        raise DicomReadError(f"{path}: {keyword} should be {n} finite numbers, got {_shown(value)}")
     return arr
+
+
+def _orientation(ds: pydicom.Dataset, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column direction cosines, refusing the degenerate ones that give no slice normal."""
+    iop = _floats(ds, "ImageOrientationPatient", 6, path)
+    row_cos, col_cos = iop[:3], iop[3:]
+    shown = [float(v) for v in iop]
+    for name, vec in (("row", row_cos), ("column", col_cos)):
+        if np.linalg.norm(vec) < 1e-6:
+            raise DicomReadError(f"{path}: ImageOrientationPatient {name} direction is a zero vector: {shown}")
+    if abs(np.linalg.norm(row_cos) - 1) > 0.05 or abs(np.linalg.norm(col_cos) - 1) > 0.05:
+        raise DicomReadError(f"{path}: ImageOrientationPatient is not two unit vectors: {shown}")
+    if np.linalg.norm(np.cross(row_cos, col_cos)) < 0.05:
+        raise DicomReadError(f"{path}: ImageOrientationPatient row and column directions are parallel: {shown}")
+    if abs(float(np.dot(row_cos, col_cos))) > 0.05:
+        raise DicomReadError(f"{path}: ImageOrientationPatient row and column directions are not "
+                             f"perpendicular: {shown}")
+    return row_cos, col_cos
 
 
 def _geometry(ds: pydicom.Dataset, path: Path) -> Slice:
     """Slice geometry from a dataset's header; DicomReadError when a needed tag is missing/bad."""
-    iop = _floats(ds, "ImageOrientationPatient", 6, path)
-    row_cos, col_cos = iop[:3], iop[3:]
-    if abs(np.linalg.norm(row_cos) - 1) > 0.05 or abs(np.linalg.norm(col_cos) - 1) > 0.05:
-        raise DicomReadError(f"{path}: ImageOrientationPatient is not two unit vectors: {list(iop)}")
+    row_cos, col_cos = _orientation(ds, path)
     spacing = _floats(ds, "PixelSpacing", 2, path)
     if (spacing <= 0).any():
-        raise DicomReadError(f"{path}: PixelSpacing must be positive, got {list(spacing)}")
-    rows, cols = ds.get("Rows"), ds.get("Columns")
-    if not rows or not cols:
-        raise DicomReadError(f"{path}: no Rows/Columns")
-    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
-        raise DicomReadError(f"{path}: multi-frame image ({ds.NumberOfFrames} frames) not supported")
-    inst = ds.get("InstanceNumber")
-    if inst is None or str(inst).strip() == "":
-        raise DicomReadError(f"{path}: no InstanceNumber")
-    return Slice(path=path, instance_number=int(inst), position=_floats(ds, "ImagePositionPatient", 3, path),
+        raise DicomReadError(f"{path}: PixelSpacing must be positive, got {[float(v) for v in spacing]}")
+    rows, cols = (_number(ds, k, path, integer=True) for k in ("Rows", "Columns"))
+    if rows <= 0 or cols <= 0:
+        raise DicomReadError(f"{path}: Rows/Columns must be positive, got {rows}x{cols}")
+    frames = _number(ds, "NumberOfFrames", path, default=1, integer=True)
+    if frames not in (0, 1):  # 0 is what some writers put for 'not multi-frame'
+        raise DicomReadError(f"{path}: multi-frame image ({frames} frames) not supported")
+    inst = _number(ds, "InstanceNumber", path, integer=True)
+    return Slice(path=path, instance_number=inst, position=_floats(ds, "ImagePositionPatient", 3, path),
                  row_cos=row_cos, col_cos=col_cos, spacing=(float(spacing[0]), float(spacing[1])),
-                 rows=int(rows), columns=int(cols))
+                 rows=rows, columns=cols)
+
+
+def _rescale(ds: pydicom.Dataset, path: Path) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept); absent, blank or a zero slope mean the identity, as before."""
+    slope = _number(ds, "RescaleSlope", path, default=1.0) or 1.0
+    intercept = _number(ds, "RescaleIntercept", path, default=0.0)
+    return float(slope), float(intercept)
 
 
 def _check_decodable(ds: pydicom.Dataset, path: Path) -> None:
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if tsyntax is None:
-        return  # pydicom falls back to implicit little endian, which it always decodes
+        return  # _dcmread sets it from how the data set was read; uncompressed, always decodable
     try:
         decoder = get_decoder(tsyntax)
     except NotImplementedError:
@@ -136,8 +252,7 @@ def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":  # inverted grey scale: bright = low
         wide = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr
         arr = (wide.max() + wide.min() - wide).astype(arr.dtype)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    slope, intercept = _rescale(ds, path)
     if slope == 1 and intercept == 0:
         return arr
     if slope.is_integer() and intercept.is_integer():
@@ -145,16 +260,23 @@ def _decode(ds: pydicom.Dataset, path: Path) -> np.ndarray:
     return (arr.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
 
 
-def read_slice(path: str | Path, pixels: bool = True) -> tuple[Slice, np.ndarray | None]:
-    """Read one file (pixels decoded when asked); DicomReadError naming the file when it is unusable."""
-    path = Path(path)
+def _guarded(path: Path, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), with any error a header value could still cause reported as this file's DicomReadError."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-    except pydicom.errors.InvalidDicomError:
-        raise DicomReadError(f"{path}: not a DICOM file") from None
-    except Exception as exc:  # truncated headers raise EOFError, OSError, struct errors, ...
-        raise DicomReadError(f"{path}: unreadable DICOM: {type(exc).__name__}: {exc}") from None
+        return fn(*args)
+    except DicomReadError:
+        raise
+    except Exception as exc:  # a value no check foresaw: still this file's fault, not the run's
+        raise DicomReadError(f"{path}: unusable header: {type(exc).__name__}: {exc}") from None
+
+
+def _read_pixels(path: Path) -> np.ndarray:
+    return _guarded(path, _decode, _dcmread(path, stop_before_pixels=False), path)
+
+
+def _read(ds: pydicom.Dataset, path: Path, pixels: bool) -> tuple[Slice, np.ndarray | None]:
     geom = _geometry(ds, path)
+    _rescale(ds, path)  # checked here too, so a header-only read skips what decoding would refuse
     if not pixels:
         _check_decodable(ds, path)
         return geom, None
@@ -162,6 +284,12 @@ def read_slice(path: str | Path, pixels: bool = True) -> tuple[Slice, np.ndarray
     if arr.shape != (geom.rows, geom.columns):
         raise DicomReadError(f"{path}: pixel array {arr.shape} does not match Rows/Columns")
     return geom, arr
+
+
+def read_slice(path: str | Path, pixels: bool = True) -> tuple[Slice, np.ndarray | None]:
+    """Read one file (pixels decoded when asked); DicomReadError naming the file when it is unusable."""
+    path = Path(path)
+    return _guarded(path, _read, _dcmread(path, stop_before_pixels=not pixels), path, pixels)
 
 
 def read_series(series_dir: str | Path, pixels: bool = True) -> Series:

@@ -1,24 +1,28 @@
 """Reader of the Kaggle RSNA 2024 layout that validates while it reads.
 
-Malformed input (an unknown condition, level, grade or description, a non-integer or path-like id, a
-point that cannot lie on any image) raises KaggleFormatError naming the file, the 1-based CSV line and
-the value. What real data normally has (blank grades, a missing series, several axial series, a series
-folder the CSV does not list) is counted in KaggleData.report instead. CRLF and a UTF-8 BOM are fine.
+Malformed input (an unknown condition, level, grade or description, a non-integer, path-like or
+over-64-bit id, a point that cannot lie on any image) raises KaggleFormatError naming the file, the
+1-based line of the file and the value. What real data normally has (blank grades, a missing series,
+several axial series, a series or study folder the CSV does not list) is counted in KaggleData.report
+instead. CRLF, a UTF-8 BOM, blank lines and series descriptions in other case or spacing are fine.
 """
 from __future__ import annotations
 
+import csv
+import io
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from .vocabulary import (AXIAL_T2, GRADES, INSTANCE_NUMBER, LABEL_COLUMNS, ROW_ID, SERIES_DESCRIPTION,
                          SERIES_ID, STUDY_ID, SUBMISSION_COLUMNS, VIEWS, column_name, normalize_condition,
-                         normalize_level, split_row_id)
+                         normalize_level, normalize_view, split_row_id)
 
 __all__ = ["KaggleFormatError", "KaggleData", "read_kaggle", "study_image_dir", "series_image_dir",
            "check_coordinates", "disk_inventory", "PARTS", "COORDINATE_COLUMNS"]
@@ -27,6 +31,8 @@ PARTS: tuple[str, ...] = ("train", "test")
 COORDINATE_COLUMNS: tuple[str, ...] = (STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "condition", "level", "column",
                                        "x", "y")
 _DIGITS = re.compile(r"^[0-9]+$")
+_INT64_MAX = int(np.iinfo(np.int64).max)
+log = logging.getLogger(__name__)
 
 
 class KaggleFormatError(ValueError):
@@ -52,30 +58,70 @@ def _error(file: Path, row: int | None, what: str) -> KaggleFormatError:
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    """All cells as stripped strings; the index is the 1-based CSV line of each row (header = 1)."""
+    """All cells as stripped strings; the index is the 1-based line of the file where each row starts.
+
+    Parsed with the csv module, not pandas: pandas drops blank lines before it numbers rows, so every
+    row after a blank line would be named by the wrong line. Blank (or all-whitespace) lines are
+    skipped as pandas skips them; df.attrs["header_row"] is the header's line.
+    """
     if not path.is_file():
         raise _error(path, None, "file not found")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise _error(path, None, f"empty file, expected a header with {list(required)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise _error(path, None, f"not a readable CSV: {exc}") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
+    records: list[tuple[int, list[str]]] = []
+    reader, line = csv.reader(io.StringIO(text, newline="")), 1
+    try:
+        for fields in reader:
+            if len(fields) > 1 or (fields and fields[0].strip()):
+                records.append((line, [f.strip() for f in fields]))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise _error(path, line, f"not a readable CSV: {exc}") from None
+    if not records:
+        raise _error(path, None, f"empty file, expected a header with {list(required)}")
+    (header_row, columns), body = records[0], records[1:]
+    missing = [c for c in required if c not in columns]
     if missing:
-        raise _error(path, 1, f"missing column(s) {missing}; header is {list(df.columns)}")
-    df = df.apply(lambda col: col.str.strip())
-    df.index = pd.RangeIndex(2, len(df) + 2, name="csv_row")
+        raise _error(path, header_row, f"missing column(s) {missing}; header is {columns}")
+    repeated = [c for c, n in Counter(columns).items() if n > 1]
+    if repeated:
+        raise _error(path, header_row, f"column {repeated[0]!r} appears more than once in the header")
+    width = len(columns)
+    for row, fields in body:
+        if len(fields) > width:
+            raise _error(path, row, f"{len(fields)} fields, but the header has {width}")
+    df = pd.DataFrame([f + [""] * (width - len(f)) for _, f in body], columns=columns, dtype=str,
+                      index=pd.Index([r for r, _ in body], dtype="int64", name="csv_row"))
+    df.attrs["header_row"] = header_row
     return df
 
 
 def _ids(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A column of ids as int64; an id that int64 cannot hold is an error, never an overflow."""
     bad = ~df[column].str.fullmatch(_DIGITS.pattern)
     if bad.any():
         row = df.index[bad.to_numpy()][0]
         raise _error(path, row, f"{column} {df.at[row, column]!r} is not a non-negative integer")
+    big = df[column].map(lambda s: int(s) > _INT64_MAX).astype(bool)
+    if big.any():
+        row = df.index[big.to_numpy()][0]
+        raise _error(path, row, f"{column} {df.at[row, column]!r} is too large (ids must fit in 64 bits)")
     return df[column].astype("int64")
+
+
+def _normalized(df: pd.DataFrame, column: str, norm: Callable[[str], str], path: Path,
+                expected: str = "") -> pd.Series:
+    """A column mapped through a vocabulary normaliser; the first unknown value is an error naming its row."""
+    names = {}
+    for text in df[column].unique():
+        try:
+            names[text] = norm(text)
+        except ValueError:
+            row = df.index[(df[column] == text).to_numpy()][0]
+            raise _error(path, row, f"unknown {column} {text!r}{expected}") from None
+    return df[column].map(names)
 
 
 def _floats(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -91,7 +137,7 @@ def _read_labels(path: Path) -> pd.DataFrame:
     df = _read_csv(path, (STUDY_ID, *LABEL_COLUMNS))
     extra = [c for c in df.columns if c not in (STUDY_ID, *LABEL_COLUMNS)]
     if extra:
-        raise _error(path, 1, f"unknown column {extra[0]!r} (not a known condition_level)")
+        raise _error(path, df.attrs["header_row"], f"unknown column {extra[0]!r} (not a known condition_level)")
     df[STUDY_ID] = _ids(df, STUDY_ID, path)
     dup = df[STUDY_ID].duplicated()
     if dup.any():
@@ -110,11 +156,8 @@ def _read_series(path: Path) -> pd.DataFrame:
     df = _read_csv(path, (STUDY_ID, SERIES_ID, SERIES_DESCRIPTION))
     df[STUDY_ID] = _ids(df, STUDY_ID, path)
     df[SERIES_ID] = _ids(df, SERIES_ID, path)
-    bad = ~df[SERIES_DESCRIPTION].isin(VIEWS)
-    if bad.any():
-        row = df.index[bad.to_numpy()][0]
-        raise _error(path, row, f"unknown series_description {df.at[row, SERIES_DESCRIPTION]!r} "
-                                f"(expected one of {list(VIEWS)})")
+    df[SERIES_DESCRIPTION] = _normalized(df, SERIES_DESCRIPTION, normalize_view, path,
+                                         f" (expected one of {list(VIEWS)})")
     dup = df.duplicated([STUDY_ID, SERIES_ID])
     if dup.any():
         row = df.index[dup.to_numpy()][0]
@@ -129,14 +172,7 @@ def _read_coordinates(path: Path) -> pd.DataFrame:
     for col in (STUDY_ID, SERIES_ID, INSTANCE_NUMBER):
         out[col] = _ids(df, col, path)
     for col, norm in (("condition", normalize_condition), ("level", normalize_level)):
-        names = {}
-        for text in df[col].unique():
-            try:
-                names[text] = norm(text)
-            except ValueError:
-                row = df.index[(df[col] == text).to_numpy()][0]
-                raise _error(path, row, f"unknown {col} {text!r}") from None
-        out[col] = df[col].map(names)
+        out[col] = _normalized(df, col, norm, path)
     out["column"] = [column_name(c, lv) for c, lv in zip(out["condition"], out["level"])]
     for col in ("x", "y"):
         out[col] = _floats(df, col, path)
@@ -278,6 +314,10 @@ def read_kaggle(root: str | Path, part: str = "train") -> KaggleData:
     sub = _read_submission(files["sample_submission"]) if files["sample_submission"].is_file() else None
     report = _report(part, labels, series, coords)
     report.update(_disk_report(root, part, series))
+    if report.get("study_dirs_not_listed"):  # not read, and not fatal: said out loud so nobody assumes otherwise
+        log.warning("%s: %d study folder(s) that no row of %s lists are not read: %s",
+                    root / f"{part}_images", report["study_dirs_not_listed"], files["series"].name,
+                    report["study_dirs_not_listed_examples"])
     if sub is not None and part == "test":
         sub_studies = {split_row_id(r)[0] for r in sub[ROW_ID]}
         report["submission_studies_not_listed"] = len(sub_studies - set(series[STUDY_ID]))

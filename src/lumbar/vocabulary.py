@@ -129,6 +129,15 @@ def normalize_level(text: str) -> str:
     return _LEVEL_ALIASES[key]
 
 
+def normalize_view(text: str) -> str:
+    """'sagittal t1' or ' Axial  T2 ' -> 'Sagittal T1' / 'Axial T2': hand-edited CSVs vary case and spacing."""
+    key = " ".join(str(text).split()).lower().replace(" /", "/").replace("/ ", "/")
+    for view in VIEWS:
+        if view.lower() == key:
+            return view
+    raise ValueError(f"unknown series description {text!r} (expected one of {list(VIEWS)})")
+
+
 def grade_label(level_grade: str) -> int:
     """Grade string -> class index 0/1/2; raises ValueError naming the value (the one grade parser)."""
     if level_grade not in GRADE_INDEX:
