@@ -57,7 +57,7 @@ def test_solution_frame_is_one_hot_with_sample_weights():
 
 def test_study_series_reads_descriptions_from_headers_and_skips_other_series(tmp_path):
     study = tmp_path / "123"
-    for sid, desc in ((11, SAGITTAL_T1), (12, AXIAL_T2), (13, "Localizer")):
+    for sid, desc in ((11, "sagittal  t1"), (12, AXIAL_T2), (13, "Localizer")):  # a tag in other case/spacing
         for path in write_series(study / str(sid), n=2, axial=desc == AXIAL_T2):
             ds = pydicom.dcmread(path)
             ds.SeriesDescription = desc

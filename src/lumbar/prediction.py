@@ -20,7 +20,7 @@ from .inference import StudyPrediction, predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
 from .metric import score_parts, solution_table
 from .report import write_report
-from .vocabulary import ROW_ID, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID, SUBMISSION_COLUMNS, VIEWS, split_row_id
+from .vocabulary import ROW_ID, SERIES_DESCRIPTION, SERIES_ID, STUDY_ID, SUBMISSION_COLUMNS, normalize_view, split_row_id
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ def study_series(study_dir: Path) -> pd.DataFrame:
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the study
                 log.warning("%s: unreadable header (%s)", f, exc)
                 continue
-            if desc in VIEWS:
-                rows.append({SERIES_ID: int(sdir.name), SERIES_DESCRIPTION: desc})
-            else:
-                log.warning("%s: series description %r is not one of %s", sdir, desc, VIEWS)
+            try:
+                rows.append({SERIES_ID: int(sdir.name), SERIES_DESCRIPTION: normalize_view(desc)})
+            except ValueError as exc:  # not one of the three views: the series is not read
+                log.warning("%s: %s", sdir, exc)
             break
     return pd.DataFrame(rows, columns=[SERIES_ID, SERIES_DESCRIPTION])
