@@ -68,17 +68,10 @@ class Paths:
         """ultralytics' own run folders (scratch, git- and DVC-ignored)."""
         return self._p("runs", "detect")
 
-    @property
-    def ultralytics_config(self) -> Path:
-        return self._p(".ultralytics")
-
     # --- located boxes and crops -------------------------------------------------------------
     @property
     def located(self) -> Path:
         return self._p("data", "located")
-
-    def located_boxes(self, group: str) -> Path:
-        return self.located / f"{group}.csv"
 
     @property
     def locate_metrics(self) -> Path:

@@ -43,10 +43,6 @@ class Group:
         """Detector class names: side x level for sided groups, level otherwise."""
         return tuple(f"{c}_{lv}" for c in self.conditions for lv in LEVELS)
 
-    def column(self, class_index: int) -> str:
-        """train.csv column (== detector class name) for a detector class index."""
-        return self.classes[class_index]
-
 
 SPINAL_CONDITION = "spinal_canal_stenosis"
 GROUPS: dict[str, Group] = {
