@@ -16,8 +16,8 @@ def _out_hashes(lock_path) -> dict[str, str]:
 
 
 def test_second_clean_run_gives_identical_hashes(tiny_repo, tmp_path):
-    """A second copy with its own empty cache re-runs the data stages (and the one detector crop@spinal
-    needs); every output hash must match the first run's."""
+    """A second copy with its own empty cache re-runs the data stages (and the detectors and the locate
+    stage crop@spinal reads); every output hash must match the first run's."""
     again = make_repo(tmp_path / "again", tmp_path / "storage")
     dvc(["repro", *DATA_STAGES], again)
     first, second = _out_hashes(tiny_repo.path / "dvc.lock"), _out_hashes(again / "dvc.lock")
