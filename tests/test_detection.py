@@ -45,7 +45,7 @@ def fake(tmp_path_factory):
         np.save(ext / "images" / str(study) / f"{series}.npy", _volume(study))
         for i in range(N_SLICES):
             rows.append({"study_id": study, "series_id": series, "series_description": SAGITTAL_T2,
-                         "instance_number": i + 1, "slice_index": i, "rows": SIZE, "columns": SIZE,
+                         "instance_number": i + 1, "slice_index": i, "stack": 0, "rows": SIZE, "columns": SIZE,
                          "ipp_x": -float(i), "ipp_y": 0.0, "ipp_z": 0.0, "row_x": 0.0, "row_y": 1.0, "row_z": 0.0,
                          "col_x": 0.0, "col_y": 0.0, "col_z": -1.0, "spacing_row": SPACING, "spacing_col": SPACING})
         for k, column in enumerate(GROUPS["spinal"].classes):
@@ -115,11 +115,16 @@ def test_yolo_dataset_boxes_negatives_splits_and_bytes(fake, tmp_path):
 def test_yolo_dataset_reports_bad_points(fake, tmp_path):
     _, ext, coords, split = fake
     bad = coords.copy()
-    bad.loc[0, "instance_number"] = 99      # not extracted
-    bad.loc[1, "x"] = 500.0                 # outside the image
+    bad.index = bad.index + 2               # as lumbar.kaggle reads it: the index is the CSV line
+    bad.loc[2, "instance_number"] = 99      # not extracted
+    bad.loc[3, "x"] = 500.0                 # outside the image
     summary = build_yolo_dataset("spinal", ext, bad, split, tmp_path / "s", 16.0, 0.0, 0)
     assert summary["skipped_points"]["instance not extracted on a Sagittal T2/STIR series"] == 1
     assert summary["skipped_points"]["point outside the image"] == 1
+    assert summary["skipped_rows"] == ["row 2: instance not extracted on a Sagittal T2/STIR series",
+                                       "row 3: point outside the image"]
+    rows = pd.read_csv(tmp_path / "s" / "skipped_points.csv")
+    assert list(rows["csv_row"]) == [2, 3] and rows.loc[1, "x"] == 500.0
     with pytest.raises(ValueError, match="no labelled"):
         build_yolo_dataset("foraminal", ext, coords, split, tmp_path / "f", 16.0, 0.5, 0)
 

@@ -143,6 +143,7 @@ class FakeBundle:
         self.prior = pd.DataFrame(1 / 3, index=list(LABEL_COLUMNS), columns=list(SUBMISSION_COLUMNS))
         self.crop = {g: CropSpec(20.0, 16) for g in GROUPS}
         self.locate = LocateConfig(64, 0.01, 8, level_mm=8.0)
+        self.low_pct, self.high_pct = 0.5, 99.5
 
 
 def test_predict_study_grades_located_cells_and_gives_the_rest_the_prior():

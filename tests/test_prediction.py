@@ -82,3 +82,45 @@ def test_correct_sides_renames_sagittal_detections_by_the_slice_position():
     assert list(out["column"]) == [classes[2], classes[7], classes[8]]
     axial = det.assign(column=[GROUPS["subarticular"].classes[i] for i in det["class_index"]])
     assert correct_sides(axial, "subarticular", x).equals(axial)
+
+
+def _test_folder(tmp_path):
+    """write_kaggle's test part plus study 4: on disk and in sample_submission, but in no CSV row."""
+    from dicom_fixtures import write_kaggle
+
+    k = write_kaggle(tmp_path / "k")
+    for sid, desc in ((40, " sagittal T1"), (41, "Sagittal T2/STIR"), (42, "AXIAL T2")):
+        for path in write_series(k / "test_images" / "4" / str(sid), n=3, axial="AXIAL" in desc, seed=sid):
+            ds = pydicom.dcmread(path)
+            ds.SeriesDescription = desc
+            ds.save_as(path)
+    sample = pd.read_csv(k / "sample_submission.csv")
+    extra = pd.DataFrame({"row_id": [row_id(4, c) for c in sorted(LABEL_COLUMNS)]})
+    pd.concat([sample, extra.assign(**{c: 1 / 3 for c in SUBMISSION_COLUMNS})]).to_csv(
+        k / "sample_submission.csv", index=False)
+    return k
+
+
+def test_predict_reads_an_unlisted_study_from_its_headers_and_survives_a_failing_study(tmp_path, monkeypatch):
+    import lumbar.inference as inference
+    from lumbar import prediction
+    from test_locate import FakeBundle
+
+    k = _test_folder(tmp_path)
+    monkeypatch.setattr(prediction.Bundle, "load", classmethod(lambda cls, folder, device="cpu": FakeBundle()))
+    seen = {}
+    real = inference.predict_study
+
+    def flaky(bundle, study, keep_images=False):
+        seen[study.study_id] = sorted((s.series_id, s.view) for s in study.series.values())
+        if study.study_id == 3:
+            raise RuntimeError("planted failure")
+        return real(bundle, study, keep_images)
+
+    monkeypatch.setattr(inference, "predict_study", flaky)
+    m = prediction.predict_test_set(tmp_path / "bundle", k, tmp_path / "sub.csv", progress=False)
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    assert list(sub["row_id"]) == list(pd.read_csv(k / "sample_submission.csv")["row_id"])
+    assert m["rows"] == 50 and m["cells_from_prior"] >= 25          # study 3: every cell from the prior
+    assert seen[4] == [(40, SAGITTAL_T1), (41, "Sagittal T2/STIR"), (42, AXIAL_T2)]   # read from the headers
+    np.testing.assert_allclose(sub[list(SUBMISSION_COLUMNS)].sum(axis=1), 1.0, atol=1e-5)

@@ -43,19 +43,22 @@ def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, l
         [STUDY_ID, "column"])
     rows, images, missing = [], [], []
     study = None
-    for p in pts.itertuples(index=False):
+    for p in pts.itertuples(index=True):   # the index is the coordinates CSV's line (lumbar.kaggle)
         sid, series, column = int(p.study_id), int(p.series_id), str(p.column)
         shift = rng.normal(0.0, jitter_mm, size=2) if jitter_mm > 0 else np.zeros(2)
         if study is None or study.study_id != sid:
             study = from_extracted(store, sid)
         sv = study.series.get(series)
         idx = sv.slice_of(int(p.instance_number)) if sv is not None else None
-        if idx is None:
-            missing.append({STUDY_ID: sid, ROW_ID: row_id(sid, column), "reason": "label slice not extracted"})
+        reason = "label slice not extracted" if idx is None else (
+            "point outside the image" if not (0 <= p.x < sv.volume.shape[2] and 0 <= p.y < sv.volume.shape[1])
+            else None)
+        if reason is not None:
+            missing.append({STUDY_ID: sid, ROW_ID: row_id(sid, column), "reason": reason, "csv_row": int(p.Index)})
             continue
         cx, cy = float(p.x) + shift[0] / sv.spacing[1], float(p.y) + shift[1] / sv.spacing[0]
         box = box_around(cx, cy, spec.side_mm, sv.spacing)
-        images.append(crop_box(sv.volume, idx, box, sv.spacing, spec))
+        images.append(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx)))
         rows.append(_row(sid, series, column, "train", idx, box, 1.0, "label", _grade(labels, sid, column)))
     return rows, images, missing
 
@@ -79,7 +82,7 @@ def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, lab
                 continue
             sv = study.series[int(r.series_id)]
             box = (r.x1, r.y1, r.x2, r.y2)
-            images.append(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec))
+            images.append(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec, sv.bounds(int(r.slice_index))))
             rows.append(_row(sid, int(r.series_id), column, split_of[sid], int(r.slice_index), box, r.confidence,
                              "detector", _grade(labels, sid, column)))
     return rows, images, missing
@@ -108,7 +111,8 @@ def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame
     stack = np.stack(images) if images else np.zeros((0, 3, spec.size, spec.size), np.uint8)
     np.save(out_dir / "images.npy", stack)
     table.to_csv(out_dir / "crops.csv", index=False, float_format="%.3f")
-    pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason"]).to_csv(out_dir / "missing.csv", index=False)
+    pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason", "csv_row"]).astype({"csv_row": "Int64"}).to_csv(
+        out_dir / "missing.csv", index=False)
     summary = {"group": group, "crops": int(len(table)), "spec": asdict(spec), "jitter_mm": float(jitter_mm),
                "by_split": {k: int(v) for k, v in table[SPLIT].value_counts().sort_index().items()},
                "missing": int(len(missing))}

@@ -21,15 +21,17 @@ class CropSpec:
 
 
 def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm: float,
-             spacing: tuple[float, float], size: int) -> np.ndarray:
+             spacing: tuple[float, float], size: int, bounds: tuple[int, int] | None = None) -> np.ndarray:
     """Crop (3, size, size) uint8 centred on pixel (cx, cy) of `slice_index`.
 
-    `spacing` is DICOM PixelSpacing (row, col) in mm. Neighbours beyond the series edge repeat
-    the edge slice; pixels outside the image are 0, so a point near a border still gets a crop.
+    `spacing` is DICOM PixelSpacing (row, col) in mm. The neighbours come from the slice's own stack
+    (`bounds` = (lo, hi), default the whole series) and repeat the edge slice beyond it; pixels
+    outside the image are 0, so a point near a border still gets a crop.
     """
     n = volume.shape[0]
     if not 0 <= slice_index < n:
         raise IndexError(f"slice_index {slice_index} outside a series of {n} slices")
+    lo, hi = bounds if bounds is not None else (0, n)
     sx = side_mm / float(spacing[1]) / size  # source pixels per output pixel, along x (columns)
     sy = side_mm / float(spacing[0]) / size
     # Inverse map output (u, v) -> source (x, y), pixel centres aligned.
@@ -37,17 +39,17 @@ def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm
                   [0.0, sy, cy - sy * size / 2 + 0.5 * sy - 0.5]], dtype=np.float64)
     out = np.empty((3, size, size), dtype=np.uint8)
     for ch, k in enumerate((slice_index - 1, slice_index, slice_index + 1)):
-        src = volume[min(max(k, 0), n - 1)]
+        src = volume[min(max(k, lo), hi - 1)]
         out[ch] = cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out
 
 
 def crop_box(volume: np.ndarray, slice_index: int, box: tuple[float, float, float, float],
-             spacing: tuple[float, float], spec: CropSpec) -> np.ndarray:
+             spacing: tuple[float, float], spec: CropSpec, bounds: tuple[int, int] | None = None) -> np.ndarray:
     """crop_25d centred on a box (x1, y1, x2, y2): how every detected cell is cropped."""
     x1, y1, x2, y2 = box
-    return crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size)
+    return crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size, bounds)
 
 
 def box_around(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> tuple[float, float, float, float]:

@@ -22,7 +22,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-__all__ = ["Slice", "Series", "read_series", "read_slice", "DicomReadError"]
+__all__ = ["Slice", "Series", "read_series", "read_slice", "group_stacks", "stack_bounds", "DicomReadError"]
 
 
 class DicomReadError(ValueError):
@@ -49,12 +49,31 @@ class Slice:
 
 @dataclass
 class Series:
-    """A series' readable slices in spatial order (ascending along .normal) and what was skipped."""
+    """A series' readable slices, stack by stack, and what was skipped.
+
+    A series may hold several stacks (real axial T2 series are often one block of slices per disc,
+    each angled along its own disc). `stacks[i]` is slice i's stack; each stack's slices are in
+    spatial order along that stack's own normal, and the stacks follow each other along `normal`
+    (the mean of their normals), so for a one-stack series this is plain spatial order.
+    """
 
     slices: list[Slice]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     normal: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
     _pixels: list[np.ndarray] | None = field(default=None, repr=False)
+    stacks: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.stacks:
+            self.stacks = [0] * len(self.slices)
+
+    @property
+    def n_stacks(self) -> int:
+        return len(set(self.stacks))
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """Each slice's stack as a (lo, hi) slice range: where its 2.5D neighbours may come from."""
+        return [stack_bounds(self.stacks, i) for i in range(len(self.slices))]
 
     def index_of(self, instance_number: int) -> int:
         """slice_index of an InstanceNumber; KeyError naming it when the series lacks it."""
@@ -309,26 +328,71 @@ def read_series(series_dir: str | Path, pixels: bool = True) -> Series:
             skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
     if not good:
         return Series([], skipped)
-    # The series' shape and orientation are those of most of its files; odd ones out are skipped.
+    # The series' image size is that of most of its files (a volume needs one); odd ones out are skipped.
     shape = Counter((s.rows, s.columns) for s, _ in good).most_common(1)[0][0]
-    normals = [tuple(np.round(s.normal, 3)) for s, _ in good]
-    main_normal = Counter(normals).most_common(1)[0][0]
     kept, seen = [], set()
     # Of two files with one InstanceNumber, keep the one named after it (Kaggle's {instance}.dcm).
     order = sorted(range(len(good)), key=lambda i: (good[i][0].path.stem != str(good[i][0].instance_number), i))
-    for (s, arr), nrm in ((good[i], normals[i]) for i in order):
+    for s, arr in (good[i] for i in order):
         if (s.rows, s.columns) != shape:
             skipped.append((str(s.path), f"size {s.rows}x{s.columns} differs from the series' {shape[0]}x{shape[1]}"))
-        elif np.dot(nrm, main_normal) < 0.99:
-            skipped.append((str(s.path), "orientation differs from the rest of the series"))
         elif s.instance_number in seen:
             skipped.append((str(s.path), f"duplicate InstanceNumber {s.instance_number}"))
         else:
             seen.add(s.instance_number)
             kept.append((s, arr))
-    normal = np.array(main_normal, dtype=np.float64)
-    normal /= np.linalg.norm(normal)
-    kept.sort(key=lambda sa: (float(np.dot(sa[0].position, normal)), sa[0].instance_number))
+    stacks, normal = group_stacks([s for s, _ in kept])
+    ordered = [(kept[i], k) for k, members in enumerate(stacks) for i in members]
     skipped.sort()
-    return Series([s for s, _ in kept], skipped, normal,
-                  [a for _, a in kept] if pixels else None)
+    return Series([s for (s, _), _ in ordered], skipped, normal,
+                  [a for (_, a), _ in ordered] if pixels else None, [k for _, k in ordered])
+
+
+def stack_bounds(stacks, slice_index: int) -> tuple[int, int]:
+    """(lo, hi) slice range of the stack holding `slice_index`, from per-slice stack ids (contiguous runs)."""
+    k = stacks[slice_index]
+    lo, hi = slice_index, slice_index + 1
+    while lo > 0 and stacks[lo - 1] == k:
+        lo -= 1
+    while hi < len(stacks) and stacks[hi] == k:
+        hi += 1
+    return lo, hi
+
+
+
+STACK_ANGLE_DEG = 1.0   # slices whose normals differ by more belong to different stacks
+STACK_GAP = 2.5         # ... and so do neighbours further apart than this many times the stack's median step
+
+
+def group_stacks(slices: list[Slice]) -> tuple[list[list[int]], np.ndarray]:
+    """Slice indices grouped into stacks, each in order along its own normal, stacks in order along
+    the series' mean normal; and that mean normal.
+
+    A stack is a run of parallel slices: same orientation (within STACK_ANGLE_DEG) and no gap wider
+    than STACK_GAP steps, so per-disc blocks that happen to share a tilt are still told apart.
+    """
+    cos_tol = np.cos(np.radians(STACK_ANGLE_DEG))
+    groups: list[tuple[np.ndarray, list[int]]] = []
+    for i, s in enumerate(slices):
+        n = s.normal / np.linalg.norm(s.normal)
+        for ref, members in groups:
+            if float(np.dot(ref, n)) >= cos_tol:
+                members.append(i)
+                break
+        else:
+            groups.append((n, [i]))
+    stacks: list[tuple[np.ndarray, list[int]]] = []
+    for ref, members in groups:
+        members.sort(key=lambda i: (float(np.dot(slices[i].position, ref)), slices[i].instance_number))
+        along = np.array([float(np.dot(slices[i].position, ref)) for i in members])
+        steps = np.diff(along)
+        typical = float(np.median(steps[steps > 1e-6])) if (steps > 1e-6).any() else 0.0
+        start = 0
+        for k in range(1, len(members) + 1):
+            if k == len(members) or (typical > 0 and steps[k - 1] > STACK_GAP * typical):
+                stacks.append((ref, members[start:k]))
+                start = k
+    mean = np.sum([ref * len(m) for ref, m in stacks], axis=0)
+    mean = mean / np.linalg.norm(mean) if np.linalg.norm(mean) > 0 else stacks[0][0]
+    stacks.sort(key=lambda st: (float(np.mean([np.dot(slices[i].position, mean) for i in st[1]])), st[1][0]))
+    return [m for _, m in stacks], mean

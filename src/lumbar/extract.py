@@ -50,9 +50,9 @@ def _extract_one(job: tuple) -> tuple[list[tuple], list[tuple[str, str]], str | 
     target = volume_path(out_dir, study, series_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     np.save(target, vol, allow_pickle=False)
-    rows = [(study, series_id, desc, sl.instance_number, i, sl.rows, sl.columns, *map(float, sl.position),
+    rows = [(study, series_id, desc, sl.instance_number, i, k, sl.rows, sl.columns, *map(float, sl.position),
              *map(float, sl.row_cos), *map(float, sl.col_cos), sl.spacing[0], sl.spacing[1])
-            for i, sl in enumerate(s.slices)]
+            for i, (sl, k) in enumerate(zip(s.slices, s.stacks))]
     return rows, skipped, None
 
 
@@ -87,7 +87,7 @@ def extract(kaggle_dir: str | Path, out_dir: str | Path, workers: int = 0, low_p
     rows = [row for r, _, _ in results for row in r]
     table = pd.DataFrame(rows, columns=list(SLICE_COLUMNS))
     table = table.astype({STUDY_ID: "int64", SERIES_ID: "int64", INSTANCE_NUMBER: "int64", "slice_index": "int64",
-                          "rows": "int64", "columns": "int64"})
+                          "stack": "int64", "rows": "int64", "columns": "int64"})
     table = table.sort_values([STUDY_ID, SERIES_ID, "slice_index"], kind="stable").reset_index(drop=True)
     write_parquet(table, out_dir / SLICES_FILE)
     skipped = pd.DataFrame(sorted(s for _, sk, _ in results for s in sk), columns=["path", "reason"])
@@ -97,6 +97,9 @@ def extract(kaggle_dir: str | Path, out_dir: str | Path, workers: int = 0, low_p
         "part": part, "low_percentile": float(low_pct), "high_percentile": float(high_pct),
         "series_listed": int(len(data.series)), "series_extracted": int(table.groupby([STUDY_ID, SERIES_ID]).ngroups),
         "slices": int(len(table)), "skipped_files": int(len(skipped)),
+        "stacks": int(table.groupby([STUDY_ID, SERIES_ID])["stack"].nunique().sum()) if len(table) else 0,
+        "series_with_several_stacks": int((table.groupby([STUDY_ID, SERIES_ID])["stack"].nunique() > 1).sum())
+        if len(table) else 0,
         "series_without_readable_slices": sorted(e for _, _, e in results if e),
         **{k: v for k, v in inventory.items()},
         "csv": {k: v for k, v in data.report.items() if not k.endswith("_examples") and k != "images_dir_found"

@@ -6,6 +6,7 @@ unreadable, gets the training prior, so every study always gets all 25 rows.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .study import StudyVolumes, from_dicom
 from .vocabulary import LABEL_COLUMNS, ROW_ID, SUBMISSION_COLUMNS, row_id
 
 __all__ = ["StudyPrediction", "predict_study", "predict_dicom_study", "prior_prediction"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,8 +57,11 @@ def predict_study(bundle: Bundle, study: StudyVolumes, keep_images: bool = False
     probs: dict[str, np.ndarray] = {}
     graded = []
     for name, rows in boxes.groupby("group", sort=False):
-        crops = [crop_box(study.series[int(r.series_id)].volume, int(r.slice_index), (r.x1, r.y1, r.x2, r.y2),
-                          (r.spacing_row, r.spacing_col), bundle.crop[name]) for r in rows.itertuples(index=False)]
+        crops = []
+        for r in rows.itertuples(index=False):
+            sv = study.series[int(r.series_id)]
+            crops.append(crop_box(sv.volume, int(r.slice_index), (r.x1, r.y1, r.x2, r.y2),
+                                  (r.spacing_row, r.spacing_col), bundle.crop[name], sv.bounds(int(r.slice_index))))
         p = bundle.classifiers[name].predict_proba(np.stack(crops), [str(c) for c in rows["column"]])
         probs.update(zip(rows["column"].astype(str), p))
         graded.append(rows.assign(**{c: p[:, i] for i, c in enumerate(SUBMISSION_COLUMNS)}))
@@ -69,14 +75,20 @@ def predict_dicom_study(bundle: Bundle, study_id: int, listed: pd.DataFrame, stu
                         keep_images: bool = False) -> tuple[StudyPrediction, StudyVolumes | None]:
     """predict_study on a study folder; `listed` is its (series_id, series_description) rows.
 
-    Never raises for what is wrong with one study's files: a study that cannot be read at all gets
-    the prior everywhere, with a note saying why. Returns the volumes too (None if unreadable).
+    Never raises for what is wrong with one study: a study that cannot be read or predicted at all
+    gets the prior everywhere, with a note saying why (and the error logged with its traceback), so
+    a submission is always complete. Returns the volumes too (None if unreadable).
     """
     try:
         study = from_dicom(study_id, study_dir, listed, bundle.low_pct, bundle.high_pct)
     except Exception as exc:  # noqa: BLE001 - one unreadable study costs its own cells, never the run
+        log.exception("study %s: unreadable", study_id)
         return prior_prediction(bundle, study_id, f"study unreadable ({type(exc).__name__}: {exc}): prior"), None
     if not len(listed):
         study.notes.append("no series listed for this study: prior")
-    return predict_study(bundle, study, keep_images), study
+    try:
+        return predict_study(bundle, study, keep_images), study
+    except Exception as exc:  # noqa: BLE001 - e.g. geometry no placement can use: this study's cells only
+        log.exception("study %s: prediction failed", study_id)
+        return prior_prediction(bundle, study_id, f"prediction failed ({type(exc).__name__}: {exc}): prior"), study
 

@@ -58,7 +58,7 @@ def locate_study(detectors: Mapping[str, Any], study: StudyVolumes, cfg: LocateC
         if not series:
             notes.append(f"no readable {g.view} series: {name} cells get the prior")
             continue
-        found = [detect_series(detectors[name], s.volume, name, cfg.imgsz, cfg.conf, cfg.batch)
+        found = [detect_series(detectors[name], s.volume, name, cfg.imgsz, cfg.conf, cfg.batch, s.bounds())
                  .assign(**{SERIES_ID: s.series_id}) for s in series]
         dets = pd.concat(found, ignore_index=True)
         frames = study.frames(g.view)

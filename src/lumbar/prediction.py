@@ -50,9 +50,12 @@ def predict_test_set(bundle_dir: Path, kaggle_dir: Path, out_csv: Path, report_d
     preds: list[StudyPrediction] = []
     start = time.perf_counter()
     for i, study in enumerate(tqdm(studies, desc="predict", unit="study", disable=not progress)):
-        listed = test.series[test.series[STUDY_ID] == study]
-        pred, _ = predict_dicom_study(bundle, study, listed, study_image_dir(kaggle_dir, "test", study),
-                                      keep_images=i < report_studies)
+        listed, folder = test.series[test.series[STUDY_ID] == study], study_image_dir(kaggle_dir, "test", study)
+        if listed.empty and folder.is_dir():  # the CSV forgot it, the images are there: ask the headers
+            listed = study_series(folder)
+            log.warning("study %s: not in test_series_descriptions.csv; %d series read from the DICOM headers",
+                        study, len(listed))
+        pred, _ = predict_dicom_study(bundle, study, listed, folder, keep_images=i < report_studies)
         for note in pred.notes:
             log.warning("study %s: %s", study, note)
         preds.append(pred)

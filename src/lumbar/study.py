@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dicom import read_series
+from .dicom import read_series, stack_bounds
 from .extracted import ExtractedSeries
 from .vocabulary import INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID
 from .windowing import window_uint8
@@ -31,6 +31,17 @@ class SeriesVolume:
     volume: np.ndarray
     frames: list[Any]               # per slice: lumbar.dicom.Slice or a slices.parquet row (lumbar.geometry)
     instance_numbers: list[int]
+    stacks: list[int] = field(default_factory=list)   # per slice: its stack (lumbar.dicom.group_stacks)
+
+    def __post_init__(self) -> None:
+        if not self.stacks:
+            self.stacks = [0] * len(self.frames)
+
+    def bounds(self, slice_index: int | None = None):
+        """The (lo, hi) stack range of one slice, or of every slice: where 2.5D neighbours come from."""
+        if slice_index is None:
+            return [stack_bounds(self.stacks, i) for i in range(len(self.stacks))]
+        return stack_bounds(self.stacks, slice_index)
 
     @property
     def spacing(self) -> tuple[float, float]:
@@ -72,7 +83,8 @@ def from_extracted(store: ExtractedSeries, study_id: int) -> StudyVolumes:
     for sid in store.series_ids(study_id):
         meta = store.meta(study_id, sid)
         series[sid] = SeriesVolume(sid, str(meta[SERIES_DESCRIPTION].iloc[0]), store.volume(study_id, sid),
-                                   [r for _, r in meta.iterrows()], [int(v) for v in meta[INSTANCE_NUMBER]])
+                                   [r for _, r in meta.iterrows()], [int(v) for v in meta[INSTANCE_NUMBER]],
+                                   [int(v) for v in meta["stack"]])
     return StudyVolumes(int(study_id), series, listed_views={s.view for s in series.values()})
 
 
@@ -97,5 +109,5 @@ def from_dicom(study_id: int, study_dir: str | Path, listed: pd.DataFrame, low_p
             notes.append(f"series {sid} ({view}) has no readable slice")
             continue
         series[sid] = SeriesVolume(sid, view, window_uint8(s.pixels(), low_pct, high_pct), list(s.slices),
-                                   [sl.instance_number for sl in s.slices])
+                                   [sl.instance_number for sl in s.slices], list(s.stacks))
     return StudyVolumes(int(study_id), series, notes, {v for _, v in rows})

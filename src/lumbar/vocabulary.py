@@ -149,9 +149,10 @@ PHI_KEYWORDS: tuple[str, ...] = (
 )
 
 # --- derived tables -------------------------------------------------------------------------
-# slices.parquet (extract stage): one row per readable DICOM slice, in spatial order per series.
+# slices.parquet (extract stage): one row per readable DICOM slice, stack by stack in spatial order per
+# series; "stack" numbers the series' stacks (parallel runs of slices, lumbar.dicom.group_stacks).
 SLICE_COLUMNS: tuple[str, ...] = (
-    STUDY_ID, SERIES_ID, SERIES_DESCRIPTION, INSTANCE_NUMBER, "slice_index", "rows", "columns",
+    STUDY_ID, SERIES_ID, SERIES_DESCRIPTION, INSTANCE_NUMBER, "slice_index", "stack", "rows", "columns",
     "ipp_x", "ipp_y", "ipp_z",                      # ImagePositionPatient (mm, LPS)
     "row_x", "row_y", "row_z", "col_x", "col_y", "col_z",  # ImageOrientationPatient
     "spacing_row", "spacing_col",                 # PixelSpacing (mm)

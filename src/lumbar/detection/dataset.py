@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..dicom import stack_bounds
 from ..extracted import ExtractedSeries
 from ..vocabulary import GROUPS, INSTANCE_NUMBER, SERIES_DESCRIPTION, SERIES_ID, SPLIT, STUDY_ID
 from .images import detector_image
 
 YOLO_SPLITS: tuple[str, ...] = ("train", "val")
 _KEY = [STUDY_ID, SERIES_ID, "slice_index"]
+SKIPPED_COLUMNS = ("csv_row", STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y", "reason")
 
 
 def image_stem(study_id: int, series_id: int, slice_index: int) -> str:
@@ -32,12 +34,15 @@ def image_stem(study_id: int, series_id: int, slice_index: int) -> str:
 
 
 def _points(group: str, slices: pd.DataFrame, coordinates: pd.DataFrame,
-            split: pd.DataFrame) -> tuple[pd.DataFrame, Counter]:
-    """Label points of the group on extracted slices of its view, in train/val, with their slice."""
+            split: pd.DataFrame) -> tuple[pd.DataFrame, Counter, pd.DataFrame]:
+    """Label points of the group on extracted slices of its view, in train/val, with their slice; the
+    counts of what was left out, and the points left out for a fault of the data, each with its
+    coordinates-CSV row (the index of `coordinates`, as lumbar.kaggle reads it)."""
     g = GROUPS[group]
     skipped: Counter = Counter()
     pts = coordinates.loc[coordinates["column"].isin(g.classes),
-                          [STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y"]].reset_index(drop=True)
+                          [STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y"]]
+    pts = pts.assign(csv_row=pts.index.to_numpy()).reset_index(drop=True)
     pts = pts.merge(split[[STUDY_ID, SPLIT]], on=STUDY_ID, how="left")
     skipped["study not in split table"] += int(pts[SPLIT].isna().sum())
     skipped["holdout study"] += int((pts[SPLIT] == "holdout").sum())
@@ -47,15 +52,19 @@ def _points(group: str, slices: pd.DataFrame, coordinates: pd.DataFrame,
                        "spacing_row", "spacing_col"]]
     pts = pts.merge(view, on=[STUDY_ID, SERIES_ID, INSTANCE_NUMBER], how="left")
     missing = pts["slice_index"].isna()
-    skipped[f"instance not extracted on a {g.view} series"] += int(missing.sum())
+    reason_missing = f"instance not extracted on a {g.view} series"
+    skipped[reason_missing] += int(missing.sum())
+    faults = [pts[missing].assign(reason=reason_missing)]
     pts = pts[~missing]
     outside = (pts["x"] < 0) | (pts["y"] < 0) | (pts["x"] >= pts["columns"]) | (pts["y"] >= pts["rows"])
     skipped["point outside the image"] += int(outside.sum())
+    faults.append(pts[outside].assign(reason="point outside the image"))
     pts = pts[~outside].copy()
     pts["slice_index"] = pts["slice_index"].astype(int)
     pts["class_index"] = pts["column"].map({c: i for i, c in enumerate(g.classes)}).astype(int)
     pts = pts.sort_values([*_KEY, "class_index", "x", "y"]).reset_index(drop=True)
-    return pts, Counter({k: v for k, v in skipped.items() if v})
+    bad = pd.concat(faults, ignore_index=True)[list(SKIPPED_COLUMNS)].sort_values("csv_row").reset_index(drop=True)
+    return pts, Counter({k: v for k, v in skipped.items() if v}), bad
 
 
 def _negatives(pts: pd.DataFrame, n_slices: dict[tuple[int, int], int], share: float,
@@ -89,7 +98,8 @@ def _label_lines(boxes: pd.DataFrame, box_mm: float) -> list[str]:
 
 def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFrame, split: pd.DataFrame,
                        out_dir: Path, box_mm: float, negative_share: float, seed: int) -> dict:
-    """Write images/{train,val}/*.png, labels/{train,val}/*.txt, dataset.yaml and summary.json for
+    """Write images/{train,val}/*.png, labels/{train,val}/*.txt, dataset.yaml, skipped_points.csv (each
+    label point left out for a fault of the data, by its coordinates-CSV row) and summary.json for
     `group` under out_dir; return the summary."""
     if group not in GROUPS:
         raise ValueError(f"unknown group {group!r} (expected one of {tuple(GROUPS)})")
@@ -99,12 +109,13 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
     extracted_dir, out_dir = Path(extracted_dir), Path(out_dir)
     store = ExtractedSeries(extracted_dir)
     n_slices = store.n_slices()
-    pts, skipped = _points(group, store.slices, coordinates, split)
+    pts, skipped, bad = _points(group, store.slices, coordinates, split)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     rng = np.random.default_rng(seed)
     summary: dict = {"group": group, "view": g.view, "box_mm": float(box_mm),
-                     "negative_share": float(negative_share), "skipped_points": dict(sorted(skipped.items()))}
+                     "negative_share": float(negative_share), "skipped_points": dict(sorted(skipped.items())),
+                     "skipped_rows": [f"row {int(r.csv_row)}: {r.reason}" for r in bad.head(20).itertuples()]}
     for part in YOLO_SPLITS:
         part_pts = pts[pts[SPLIT] == part]
         if part_pts.empty:
@@ -124,7 +135,8 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
                 volumes.clear()  # keys are sorted by series: one volume in memory at a time
                 vol = volumes[(study, series)] = store.volume(study, series, mmap=False)
             stem = image_stem(study, series, idx)
-            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx),
+            bounds = stack_bounds(store.meta(study, series)["stack"].tolist(), idx)
+            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx, bounds),
                                [cv2.IMWRITE_PNG_COMPRESSION, 3]):
                 raise OSError(f"could not write {img_dir / f'{stem}.png'}")
             boxes = images[(study, series, idx)]
@@ -139,5 +151,6 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
     with open(out_dir / "dataset.yaml", "w", encoding="utf-8") as fh:
         fh.write(f"# YOLO dataset for the {group} detector ({g.view}); written by stages/yolo_data.py\n")
         yaml.safe_dump(spec, fh, sort_keys=False)
+    bad.to_csv(out_dir / "skipped_points.csv", index=False, float_format="%.4f", lineterminator="\n")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return summary

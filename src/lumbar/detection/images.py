@@ -3,8 +3,8 @@
 Channels (H, W, 3) uint8, used identically for training (written as PNG by yolo_data) and prediction:
 
 0. the slice itself;
-1. the mean of its two neighbours (edge slices repeat themselves) — a little 2.5D context, so a
-   structure that only exists on this slice (a foramen, the canal's midline) stands out;
+1. the mean of its two neighbours in its own stack (edge slices repeat themselves) — a little 2.5D
+   context, so a structure that only exists on this slice (a foramen, the canal's midline) stands out;
 2. a constant plane whose intensity is the slice's relative position in the series,
    round(255 * i / (n - 1)).
 
@@ -27,16 +27,21 @@ def position_value(slice_index: int, n_slices: int) -> int:
     return int(round(255.0 * slice_index / (n_slices - 1)))
 
 
-def detector_image(volume: np.ndarray, slice_index: int) -> np.ndarray:
-    """(H, W, 3) uint8 detector input for slice `slice_index` of a (n, H, W) uint8 volume."""
+def detector_image(volume: np.ndarray, slice_index: int, bounds: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 detector input for slice `slice_index` of a (n, H, W) uint8 volume.
+
+    `bounds` (lo, hi) is the slice's stack (lumbar.dicom.group_stacks): neighbours never come from
+    across the gap to another block of slices.
+    """
     if volume.ndim != 3 or volume.dtype != np.uint8:
         raise ValueError(f"expected a (n, H, W) uint8 volume, got shape {volume.shape} dtype {volume.dtype}")
     n = volume.shape[0]
     if not 0 <= slice_index < n:
         raise IndexError(f"slice_index {slice_index} outside a series of {n} slices")
+    lo, hi = bounds if bounds is not None else (0, n)
     here = volume[slice_index]
-    before = volume[max(slice_index - 1, 0)].astype(np.uint16)
-    after = volume[min(slice_index + 1, n - 1)].astype(np.uint16)
+    before = volume[max(slice_index - 1, lo)].astype(np.uint16)
+    after = volume[min(slice_index + 1, hi - 1)].astype(np.uint16)
     out = np.empty((*here.shape, 3), dtype=np.uint8)
     out[..., 0] = here
     out[..., 1] = ((before + after + 1) // 2).astype(np.uint8)

@@ -32,8 +32,12 @@ def _empty() -> pd.DataFrame:
         DETECTION_COLUMNS, ("int64", "int64", "str", "float64", "float64", "float64", "float64", "float64"))})
 
 
-def detect_series(model, volume: np.ndarray, group_name: str, imgsz: int, conf: float, batch: int) -> pd.DataFrame:
-    """Every box on every slice of a (n, H, W) uint8 volume: DETECTION_COLUMNS, original pixel coordinates."""
+def detect_series(model, volume: np.ndarray, group_name: str, imgsz: int, conf: float, batch: int,
+                  bounds: list[tuple[int, int]] | None = None) -> pd.DataFrame:
+    """Every box on every slice of a (n, H, W) uint8 volume: DETECTION_COLUMNS, original pixel coordinates.
+
+    `bounds[i]` is slice i's stack range (detector_image takes its neighbours from it).
+    """
     g = GROUPS[group_name]
     names = getattr(model, "names", None) or {}
     if len(names) != len(g.classes):
@@ -43,7 +47,8 @@ def detect_series(model, volume: np.ndarray, group_name: str, imgsz: int, conf: 
     batch = max(int(batch), 1)
     rows: list[np.ndarray] = []
     for start in range(0, volume.shape[0], batch):
-        images = [detector_image(volume, i) for i in range(start, min(start + batch, volume.shape[0]))]
+        images = [detector_image(volume, i, bounds[i] if bounds is not None else None)
+                  for i in range(start, min(start + batch, volume.shape[0]))]
         results = model.predict(images, imgsz=int(imgsz), conf=float(conf), verbose=False, batch=len(images))
         for offset, res in enumerate(results):
             b = res.boxes

@@ -16,12 +16,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..metric import prior_submission, prior_table, score, solution_table
-from ..vocabulary import (COLUMN_PARTS, CONDITION_LABELS, GRADES, LABEL_COLUMNS, LEVEL_LABELS, ROW_ID,
+from ..vocabulary import (AXIAL_T2, COLUMN_PARTS, CONDITION_LABELS, GRADES, LABEL_COLUMNS, LEVEL_LABELS, ROW_ID,
                           SERIES_DESCRIPTION, SERIES_ID, STUDY_ID, SUBMISSION_COLUMNS, row_id)
 from .anatomy import sample_spine
 from .dicom_writer import write_slice
 from .grades import posterior, read_grades, sample_latents, severity
-from .study import label_points, plan_series, render_series
+from .acquisition import plan_series
+from .study import label_points, render_series
 
 
 def _one_study(job: tuple) -> tuple[list[dict], list[dict], dict]:
@@ -41,7 +42,9 @@ def _one_study(job: tuple) -> tuple[list[dict], list[dict], dict]:
         counts["files"] += len(plan.positions)
     labels = [] if part != "train" else [
         {STUDY_ID: study_id, **r} for r in label_points(sp, plans, dict(zip(LABEL_COLUMNS, grades)))]
-    counts["axial_series"] = sum(p.view == "Axial T2" for p in plans)
+    counts["axial_series"] = sum(p.view == AXIAL_T2 for p in plans)
+    counts["axial_multi_stack"] = sum(p.view == AXIAL_T2 and len(set(p.blocks)) > 1 for p in plans)
+    counts["axial_tilted_stack"] = sum(p.view == AXIAL_T2 and len(set(p.blocks)) == 1 for p in plans)
     counts["series"] = len(plans)
     return series_rows, labels, counts
 
@@ -107,6 +110,8 @@ def synthesize(cfg, out_dir: Path, sheet_path: Path | None = None, metrics_path:
         "prior_score": round(score(sol, prior_submission(prior_table(sol), sol[ROW_ID])), 4),
         "train_studies": n_train, "test_studies": n_test, "files": int(counts["files"].sum()),
         "multi_axial_studies": int((counts["axial_series"] > 1).sum()),
+        "axial_series_with_blocks": int(counts["axial_multi_stack"].sum()),
+        "axial_series_one_tilted_stack": int(counts["axial_tilted_stack"].sum()),
         "missing_series_studies": int((counts["series"] < 3 + (counts["axial_series"] > 1)).sum()),
         "reversed_series": int(counts["reversed_series"].sum()), "rle_files": int(counts["rle_files"].sum()),
         "blank_cells": int(train[list(LABEL_COLUMNS)].isna().sum().sum()),

@@ -57,6 +57,25 @@ class Spine:
     def canal_y(self, z: np.ndarray | float) -> np.ndarray | float:
         return self.y_centre(z) + self.depth / 2 + self.canal_ap / 2 + 1.0
 
+    # --- the lordotic tilt: each disc and body lies perpendicular to the curve -----------------
+    def angle_at(self, z: float) -> float:
+        """Tilt (radians) of the spine's axis at height z from the patient's z axis, towards posterior."""
+        return float(np.arctan((self.y_centre(z + 0.5) - self.y_centre(z - 0.5)) / 1.0))
+
+    def disc_angle(self, j: int) -> float:
+        return self.angle_at(self.disc_z(j))
+
+    def disc_frame(self, j: int) -> tuple[float, float, float]:
+        """(y, z, angle) of disc j's centre line: the level is painted upright in this frame."""
+        z = self.disc_z(j)
+        return float(self.y_centre(z)), z, self.disc_angle(j)
+
+    def body_frame(self, k: int) -> tuple[float, float, float]:
+        """(y, z, angle) of vertebral body k's centre (k = N_LEVELS is the sacrum's top segment)."""
+        z0, z1 = self.body_span(k) if k < N_LEVELS else (self.sacrum_top() - 60, self.sacrum_top())
+        z = (z0 + z1) / 2
+        return float(self.y_centre(z)), z, self.angle_at(z)
+
     # --- label points in patient space -------------------------------------------------------
     def foramen_x(self, side: str) -> float:
         return (1 if side == "left" else -1) * (self.canal_w / 2 + 6.5 * self.scale)
@@ -75,15 +94,36 @@ class Spine:
         return np.array([0.0, self.canal_y(z), z])
 
     def label_point(self, column: str) -> np.ndarray:
-        """Where a radiologist would click for this train.csv column."""
+        """Where a radiologist would click for this train.csv column, in patient space.
+
+        The centres above are in the level's upright frame (where the level is painted); the point
+        is mapped through the disc's tilt, exactly as the painter maps the structure.
+        """
         lv = column[-5:]
         j = LEVELS.index(lv)
         side = "left" if column.startswith("left") else "right"
         if column.startswith("spinal"):
-            return self.canal_centre(j)
-        if "foraminal" in column:
-            return self.foramen_centre(j, side)
-        return self.recess_centre(j, side)
+            p = self.canal_centre(j)
+        elif "foraminal" in column:
+            p = self.foramen_centre(j, side)
+        else:
+            p = self.recess_centre(j, side)
+        return upright_to_patient(p, *self.disc_frame(j))
+
+
+def upright_to_patient(p: np.ndarray, cy: float, cz: float, angle: float) -> np.ndarray:
+    """A point of a level's upright frame in patient space: turned by `angle` about the x axis through
+    (cy, cz), so the upright z axis follows the spine's tilt there."""
+    a, h = p[1] - cy, p[2] - cz
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([p[0], cy + a * c + h * s, cz - a * s + h * c])
+
+
+def patient_to_upright(X, Y, Z, cy: float, cz: float, angle: float):
+    """Inverse of upright_to_patient, on arrays (the painter's coordinates)."""
+    c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+    dy, dz = Y - np.float32(cy), Z - np.float32(cz)
+    return X, np.float32(cy) + dy * c - dz * s, np.float32(cz) + dy * s + dz * c
 
 
 def sample_spine(rng: np.random.Generator, severity: np.ndarray) -> Spine:

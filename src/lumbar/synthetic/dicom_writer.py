@@ -11,7 +11,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, generate_uid
 
-from .study import SeriesPlan
+from .acquisition import SeriesPlan
 
 _NAMES = ("DOE^JANE", "ROE^RICHARD", "SMITH^ALEX", "MOLLER^KAI", "GARCIA^LUZ", "TANAKA^YUKI")
 
@@ -44,7 +44,7 @@ def write_slice(path: Path, pixels: np.ndarray, plan: SeriesPlan, index: int, st
     ds.SeriesNumber = series_number
     ds.InstanceNumber = plan.instance_number(index)
     ds.ImagePositionPatient = [round(float(v), 4) for v in plan.positions[index]]
-    ds.ImageOrientationPatient = [float(v) for v in plan.iop]
+    ds.ImageOrientationPatient = [round(float(v), 8) for v in plan.orientations[index]]
     ds.PixelSpacing = [round(plan.spacing, 6), round(plan.spacing, 6)]
     ds.SliceThickness = round(plan.thickness, 3)
     ds.Rows, ds.Columns = pixels.shape

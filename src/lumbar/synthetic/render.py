@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .anatomy import N_LEVELS, Spine
+from .anatomy import N_LEVELS, Spine, patient_to_upright, upright_to_patient
 from ..vocabulary import LEVELS
 
 T1, T2, AX = "t1", "t2", "ax"
@@ -30,10 +30,10 @@ def _ell(u, v, a, b):
 
 
 class Canvas:
-    """An image being painted; knows the patient coordinates of its pixels (an axis-aligned plane).
+    """An image being painted; knows the patient coordinates of its pixels, on a plane of any orientation.
 
-    Each structure is painted only inside its bounding box's window of the image, which is what keeps
-    rendering a whole data set within a couple of minutes.
+    Each structure is painted only inside the window of the image where the plane crosses its bounding
+    box, which is what keeps rendering a whole data set within a couple of minutes.
     """
 
     def __init__(self, origin: np.ndarray, row_cos: np.ndarray, col_cos: np.ndarray, spacing: float,
@@ -46,31 +46,28 @@ class Canvas:
         return TISSUE[tissue][SEQ_INDEX[self.seq]] * self.gain[_TISSUE_INDEX[tissue]]
 
     def _window(self, lo, hi) -> tuple[slice, slice] | None:
+        """Rows and columns where the plane may cross the box lo..hi (mm, padded for the soft edge)."""
         h, w = self.img.shape
-        rows, cols = [0, h], [0, w]
         pad = 2.0 + 3 * self.edge
-        for k in range(3):
-            a, b = lo[k] - pad, hi[k] + pad
-            dr, dc = self.c[k] * self.sp, self.r[k] * self.sp
-            if dr == 0 and dc == 0:
-                if not a <= self.o[k] <= b:
-                    return None
-                continue
-            if dr != 0 and dc != 0:
-                continue
-            d, span = (dr, rows) if dr != 0 else (dc, cols)
-            i0, i1 = sorted(((a - self.o[k]) / d, (b - self.o[k]) / d))
-            span[0], span[1] = max(span[0], int(np.floor(i0))), min(span[1], int(np.ceil(i1)) + 1)
+        lo, hi = np.asarray(lo, float) - pad, np.asarray(hi, float) + pad
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        d = corners - self.o
+        along = d @ np.cross(self.r, self.c)
+        if along.min() > 0 or along.max() < 0:
+            return None
+        u, v = d @ self.r / self.sp, d @ self.c / self.sp       # columns, rows
+        rows = max(0, int(np.floor(v.min()))), min(h, int(np.ceil(v.max())) + 1)
+        cols = max(0, int(np.floor(u.min()))), min(w, int(np.ceil(u.max())) + 1)
         if rows[0] >= rows[1] or cols[0] >= cols[1]:
             return None
         return slice(*rows), slice(*cols)
 
     def _axis(self, k: int, rr: np.ndarray, cc: np.ndarray):
-        """Patient coordinate k over the window, as a scalar or a broadcastable row/column."""
+        """Patient coordinate k over the window: a scalar, a broadcastable row/column, or (oblique) 2-D."""
         out = np.float32(self.o[k])
-        if self.r[k] != 0:
+        if abs(self.r[k]) > 1e-9:
             out = out + cc * np.float32(self.r[k])
-        if self.c[k] != 0:
+        if abs(self.c[k]) > 1e-9:
             out = out + rr * np.float32(self.c[k])
         return out
 
@@ -87,6 +84,23 @@ class Canvas:
         m = np.clip(0.5 - d / (2.5 * self.edge), 0.0, 1.0)
         sub = self.img[win]
         sub += (v - sub) * m
+
+
+class Upright:
+    """Paints on a canvas in a level's upright frame: coordinates turned about the x axis through (cy, cz)
+    by the spine's tilt there (anatomy.patient_to_upright), so a disc drawn flat lies along the curve."""
+
+    def __init__(self, canvas: Canvas, cy: float, cz: float, angle: float):
+        self.canvas, self.frame = canvas, (cy, cz, angle)
+
+    def value(self, tissue: str) -> float:
+        return self.canvas.value(tissue)
+
+    def paint(self, tissue, lo, hi, dist_fn) -> None:
+        corners = np.array([upright_to_patient(np.array([x, y, z]), *self.frame)
+                            for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        self.canvas.paint(tissue, corners.min(axis=0), corners.max(axis=0),
+                          lambda X, Y, Z: dist_fn(*patient_to_upright(X, Y, Z, *self.frame)))
 
 
 def _zband(Z, zc, h):
@@ -141,36 +155,39 @@ def paint_spine(c: Canvas, sp: Spine) -> None:
     c.paint("csf", (-cw, ylo, zlo), (cw, yhi, zhi), lambda X, Y, Z: _ell(X, Y - sp.canal_y(Z), cw, ca))
     c.paint("root", (-cw / 2, ylo, zlo), (cw / 2, yhi, zhi),
             lambda X, Y, Z: _ell(X, Y - sp.canal_y(Z) - ca * 0.3, cw / 2, ca / 3))
-    # Vertebral bodies and posterior elements.
+    # Vertebral bodies and posterior elements, each upright in its own frame along the lordotic curve.
     for k in range(N_LEVELS + 1):
         z0, z1 = sp.body_span(k) if k < N_LEVELS else (sp.sacrum_top() - 60, sp.sacrum_top())
         zm, h = (z0 + z1) / 2, z1 - z0
-        _bone(c, (-sp.width / 2, ylo, z0), (sp.width / 2, yhi, z1),
-              lambda X, Y, Z, zm=zm, h=h: _round(_ell(X, Y - sp.y_centre(Z), sp.width / 2, sp.depth / 2), _zband(Z, zm, h), 4.0))
+        yb, _, angle = sp.body_frame(k)
+        u = Upright(c, yb, zm, angle)
+        yp, yl = yb + sp.depth / 2 + ca, yb + sp.depth / 2 + 2 * ca + 1.0   # pedicle centre, lamina front
+        _bone(u, (-sp.width / 2, yb - sp.depth / 2, z0), (sp.width / 2, yb + sp.depth / 2, z1),
+              lambda X, Y, Z, zm=zm, h=h, yb=yb: _round(_ell(X, Y - yb, sp.width / 2, sp.depth / 2), _zband(Z, zm, h), 4.0))
         for side in (-1, 1):   # pedicles joining body to the arch
             px = side * (sp.canal_w / 2 + 3)
-            _bone(c, (px - 4, ylo, zm - 0.2 * h), (px + 4, yhi, zm + 0.4 * h),
-                  lambda X, Y, Z, px=px, zm=zm, h=h: np.maximum(np.maximum(
-                      np.abs(X - px) - 4, np.abs(Y - (sp.y_centre(Z) + sp.depth / 2 + ca)) - ca),
-                      _zband(Z, zm + 0.1 * h, 0.45 * h)), 1.2)
+            _bone(u, (px - 4, yp - ca, zm - 0.2 * h), (px + 4, yp + ca, zm + 0.4 * h),
+                  lambda X, Y, Z, px=px, zm=zm, h=h, yp=yp: np.maximum(np.maximum(
+                      np.abs(X - px) - 4, np.abs(Y - yp) - ca), _zband(Z, zm + 0.1 * h, 0.45 * h)), 1.2)
         lw = cw + 7
-        _bone(c, (-lw, ylo, z0), (lw, yhi, z1), lambda X, Y, Z, zm=zm, h=h: np.maximum(np.maximum(
-            np.abs(X) - lw, np.abs(Y - sp.canal_y(Z) - ca - 4) - 4), _zband(Z, zm + 0.15 * h, 0.7 * h)), 1.3)
-        _bone(c, (-3.5, ylo, z0), (3.5, yhi + 40, z1), lambda X, Y, Z, zm=zm, h=h: np.maximum(np.maximum(
-            np.abs(X) - 3.5, np.abs(Y - sp.canal_y(Z) - ca - 22) - 20), _zband(Z, zm, 0.55 * h)), 1.3)
+        _bone(u, (-lw, yl, z0), (lw, yl + 8, z1), lambda X, Y, Z, zm=zm, h=h, yl=yl: np.maximum(np.maximum(
+            np.abs(X) - lw, np.abs(Y - yl - 4) - 4), _zband(Z, zm + 0.15 * h, 0.7 * h)), 1.3)
+        _bone(u, (-3.5, yl + 2, z0), (3.5, yl + 42, z1), lambda X, Y, Z, zm=zm, h=h, yl=yl: np.maximum(np.maximum(
+            np.abs(X) - 3.5, np.abs(Y - yl - 22) - 20), _zband(Z, zm, 0.55 * h)), 1.3)
     for j in range(N_LEVELS):
-        _paint_level(c, sp, j, ylo, yhi)
+        _paint_level(Upright(c, *sp.disc_frame(j)), sp, j)
 
 
-def _paint_level(c: Canvas, sp: Spine, j: int, ylo: float, yhi: float) -> None:
-    """Disc, ligamentum flavum, facets, subarticular recesses and foramina of one disc level."""
+def _paint_level(c: Upright, sp: Spine, j: int) -> None:
+    """Disc, ligamentum flavum, facets, subarticular recesses and foramina of one disc level, painted
+    in the disc's upright frame (so the disc lies perpendicular to the spine's curve)."""
     zd, hd = sp.disc_z(j), sp.disc_h[j]
     cw, ca = sp.canal_w / 2, sp.canal_ap / 2
     sev_sp = sp.severity[f"spinal_canal_stenosis_{LEVELS[j]}"]
     bulge = 1.0 + 7.5 * sev_sp
     ycd = sp.y_centre(zd)
     ycan = sp.canal_y(zd)
-    lo, hi = (-sp.width / 2, ylo, zd - hd), (sp.width / 2, yhi, zd + hd)
+    lo, hi = (-sp.width / 2, ycd - sp.depth / 2 - 2, zd - hd), (sp.width / 2, ycd + sp.depth / 2 + bulge + 2, zd + hd)
     # Annulus and nucleus, bulging posteriorly into the canal with the spinal severity.
     c.paint("annulus", lo, hi, lambda X, Y, Z: _round(
         _ell(X, Y - ycd - bulge / 2, sp.width / 2, sp.depth / 2 + bulge / 2), _zband(Z, zd, hd), 1.5))
