@@ -2,7 +2,9 @@
 import numpy as np
 import pandas as pd
 
-from lumbar.detection.levels import assign_axial_levels, assign_sagittal_levels, choose_boxes, level_points
+from lumbar.detection.levels import (assign_axial_levels, assign_sagittal_levels, choose_boxes, level_points,
+                                     order_levels)
+from lumbar.geometry import pixel_to_patient
 from lumbar.vocabulary import GROUPS, LEVELS, SERIES_ID
 
 SP = 0.5  # mm per pixel everywhere
@@ -87,3 +89,36 @@ def test_choose_boxes_without_points_is_the_detectors_best_per_class():
     best = choose_boxes("foraminal", pd.DataFrame(rows), frames)
     # sides still come from the slice's patient x: slice 1 lies on the right
     assert sorted(best["column"]) == ["left_neural_foraminal_narrowing_l3_l4", "right_neural_foraminal_narrowing_l3_l4"]
+
+
+def _spinal_rows(named: dict[float, list[tuple[str, float]]]) -> pd.DataFrame:
+    """Spinal boxes on the midline slice: disc height z -> [(level named, confidence), ...]."""
+    return pd.DataFrame([box(1, 0, f"spinal_canal_stenosis_{lv}", "spinal", conf, 60.0 / SP, (150 - z) / SP)
+                         for z, names in named.items() for lv, conf in names])
+
+
+def _levels_at(out: pd.DataFrame) -> dict[str, float]:
+    frames = {(1, 0): sagittal_frame(0.0)}
+    return {str(r.column)[-5:]: round(float(pixel_to_patient(frames[(1, 0)], (r.x1 + r.x2) / 2,
+                                                             (r.y1 + r.y2) / 2)[2]), 1) for r in out.itertuples()}
+
+
+def test_spinal_levels_are_counted_along_the_spine_not_taken_from_the_class_names():
+    z = list(DISC_Z.values())                      # L1/L2 at 100 ... L5/S1 at -40
+    # every disc found, the upper three named one level too low (the detector's typical mistake)
+    rows = _spinal_rows({z[0]: [("l2_l3", 0.3), ("l1_l2", 0.1)], z[1]: [("l3_l4", 0.3)], z[2]: [("l4_l5", 0.3)],
+                         z[3]: [("l4_l5", 0.6)], z[4]: [("l5_s1", 0.7)]})
+    out = choose_boxes("spinal", rows, {(1, 0): sagittal_frame(0.0)}, {}, level_mm=8.0)
+    assert _levels_at(out) == {lv: zz for lv, zz in DISC_Z.items()}
+    # level_mm 0: the detector's own names, most confident box per class
+    own = choose_boxes("spinal", rows, {(1, 0): sagittal_frame(0.0)}, {}, level_mm=0.0)
+    assert _levels_at(own)["l4_l5"] == z[3] and "l1_l2" in _levels_at(own)
+
+
+def test_a_disc_nobody_found_is_counted_and_a_faint_spurious_one_left_out():
+    z = list(DISC_Z.values())
+    rows = _spinal_rows({z[0] + 30: [("l1_l2", 0.05)],              # faint box above L1/L2: not a disc
+                         z[0]: [("l1_l2", 0.6)], z[1]: [("l2_l3", 0.5)],   # L3/L4 found by nobody
+                         z[3]: [("l3_l4", 0.4)], z[4]: [("l5_s1", 0.7)]})
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert _levels_at(out) == {"l1_l2": z[0], "l2_l3": z[1], "l4_l5": z[3], "l5_s1": z[4]}

@@ -109,6 +109,61 @@ def assign_sagittal_levels(detections: pd.DataFrame, points: Mapping[str, np.nda
     return d
 
 
+CLUSTER_MM = 12.0      # detections closer than this (patient space) mark the same disc
+MIN_SHARE = 0.15       # a candidate disc needs this share of the most confident disc's confidence
+GAP_FACTOR = 1.6       # a step this many times the typical disc spacing leaves a disc undetected
+LEFT_OUT = 0.5         # cost of leaving a candidate disc without a level, per unit of its confidence
+
+
+def order_levels(detections: pd.DataFrame, frames: Frames, group: str = "spinal") -> pd.DataFrame:
+    """One box per level for a one-per-level sagittal group, levels counted along the spine.
+
+    A small detector sees the canal at the right discs far more often than it names the right level
+    (a tilted or differently framed slice moves every disc in the image, and neighbouring discs look
+    alike). So the detections are grouped into candidate discs (within CLUSTER_MM in patient space),
+    the discs are ordered head to feet (a step over GAP_FACTOR times the typical spacing counts the
+    discs nobody found in between), and the levels are laid on that ordered row at the one offset
+    that agrees best with the detector's class confidences, a disc left without a level costing a
+    share of its own confidence (it is probably real). Each disc is read from its most confident
+    box. Returns rows like best_per_class, relabelled.
+    """
+    g = GROUPS[group]
+    if detections.empty or g.sided:
+        return best_per_class(detections)
+    d = detections.sort_values("confidence", ascending=False, kind="mergesort").reset_index(drop=True)
+    centres = np.stack([pixel_to_patient(frames[(int(getattr(r, SERIES_ID)), int(r.slice_index))],
+                                         (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2) for r in d.itertuples()])
+    seeds, votes = [], []
+    for i in range(len(d)):
+        near = [k for k, s in enumerate(seeds) if np.linalg.norm(centres[i] - centres[s]) <= CLUSTER_MM]
+        if not near:
+            seeds.append(i)
+            votes.append(np.zeros(len(g.classes)))
+        votes[near[0] if near else -1][int(d.at[i, "class_index"])] += float(d.at[i, "confidence"])
+    top = max(v.sum() for v in votes)
+    discs = sorted((k for k in range(len(seeds)) if votes[k].sum() >= MIN_SHARE * top),
+                   key=lambda k: -centres[seeds[k]][2])
+    if len(discs) < 2:
+        return best_per_class(d)
+    z = np.array([centres[seeds[k]][2] for k in discs])
+    typical = float(np.median(-np.diff(z)))
+    slots = [0]                                   # each disc's position in the row, gaps counted
+    for step in -np.diff(z):
+        slots.append(slots[-1] + max(1, int(round(step / typical))) if step > GAP_FACTOR * typical else slots[-1] + 1)
+    m = len(g.classes)
+    offsets = range(-slots[-1], m)
+    score = [sum(votes[k][s + o] if 0 <= s + o < m else -LEFT_OUT * votes[k].sum() for k, s in zip(discs, slots))
+             for o in offsets]
+    best = list(offsets)[int(np.argmax(score))]
+    rows = []
+    for k, s in zip(discs, slots):
+        if 0 <= s + best < m:
+            r = d.loc[seeds[k]].copy()
+            r["class_index"], r["column"] = s + best, g.classes[s + best]
+            rows.append(r)
+    return pd.DataFrame(rows).reset_index(drop=True).astype(d.dtypes.to_dict())
+
+
 def _centre_x(frame: Any) -> float:
     rows, cols = (frame.rows, frame.columns) if hasattr(frame, "position") else (frame["rows"], frame["columns"])
     return float(pixel_to_patient(frame, cols / 2, rows / 2)[0])
@@ -131,6 +186,8 @@ def choose_boxes(group: str, detections: pd.DataFrame, frames: Frames,
         return best_per_class(detections)
     keys = {(int(s), int(i)) for s, i in zip(detections[SERIES_ID], detections["slice_index"])}
     d = correct_sides(detections, group, {k: _centre_x(frames[k]) for k in keys})
+    if not g.sided and level_mm > 0:
+        return order_levels(d, frames, group)
     if g.sided and points and level_mm > 0:
         d = assign_sagittal_levels(d, points, frames, group)
     return best_per_class(d)
