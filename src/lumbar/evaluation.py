@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .bootstrap import intervals
 from .bundle import Bundle
 from .inference import predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
@@ -69,13 +70,15 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
     sub = pd.concat([p.probs for p in preds], ignore_index=True)
     solution = solution_table(data.labels[data.labels[STUDY_ID].isin(holdout)])
     sub_scored = sub[[ROW_ID, *SUBMISSION_COLUMNS]]
-    metrics = {"score": score_parts(solution, sub_scored),
-               "prior": score_parts(solution, prior_submission(bundle.prior, solution[ROW_ID]))}
+    subs = {"score": sub_scored, "prior": prior_submission(bundle.prior, solution[ROW_ID])}
     if oracle_csv is not None and Path(oracle_csv).exists():
         oracle = pd.read_csv(oracle_csv)
-        metrics["oracle"] = score_parts(solution, oracle[oracle[ROW_ID].isin(solution[ROW_ID])])
+        subs["oracle"] = oracle[oracle[ROW_ID].isin(solution[ROW_ID])]
+    metrics = {name: score_parts(solution, s) for name, s in subs.items()}
+    if "oracle" in metrics:
         gap = metrics["prior"]["score"] - metrics["oracle"]["score"]
         metrics["gap_captured"] = (metrics["prior"]["score"] - metrics["score"]["score"]) / gap if gap > 0 else None
+    metrics["interval"] = intervals(solution, subs)
     boxes = [p.boxes for p in preds if len(p.boxes)]
     metrics["detection"] = box_figures(pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(
         columns=[STUDY_ID, "column"]), pd.concat(points, ignore_index=True))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .bootstrap import intervals
 from .bundle import Bundle
 from .inference import StudyPrediction, predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
@@ -76,6 +77,7 @@ def predict_test_set(bundle_dir: Path, kaggle_dir: Path, out_csv: Path, report_d
     if test_labels is not None and Path(test_labels).exists():
         solution = solution_table(pd.read_csv(test_labels))
         metrics["score"] = {k: round(v, 5) for k, v in score_parts(solution, sub).items()}
+        metrics["interval"] = intervals(solution, {"score": sub})
     if metrics_path is not None:
         Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
         Path(metrics_path).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,88 @@
+"""How sure a score is: a bootstrap over patients, for the competition score and gap_captured.
+
+The score of 25 holdout patients moves by several hundredths with the luck of the draw, so every
+figure is reported with a 95% interval: patients (studies) are drawn with replacement, the score of
+each predictor is recomputed on the same draw, and gap_captured is computed from the three scores of
+that draw. A drawn patient counts as many times as drawn, exactly as if their rows were repeated.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .metric import EPS, _aligned_probs
+from .vocabulary import GROUP_NAMES, STUDY_ID
+
+__all__ = ["study_sums", "replicate_scores", "bootstrap", "interval", "intervals"]
+
+
+def study_sums(solution: pd.DataFrame, submission: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(loss sums, weight sums), each (studies, 4): per study and per part (the three groups, then
+    any-severe-spinal), the weighted loss and the weight the score averages; and the study ids."""
+    p = _aligned_probs(solution, submission)
+    grade = solution["grade"].to_numpy()
+    weight = solution["weight"].to_numpy(dtype="float64")
+    nll = -np.log(np.clip(p[np.arange(len(p)), grade], EPS, 1 - EPS))
+    studies = sorted(int(s) for s in solution[STUDY_ID].unique())
+    index = {s: i for i, s in enumerate(studies)}
+    rows = solution[STUDY_ID].map(index).to_numpy()
+    loss, wsum = np.zeros((len(studies), 4)), np.zeros((len(studies), 4))
+    for j, group in enumerate(GROUP_NAMES):
+        m = (solution["group"] == group).to_numpy()
+        np.add.at(loss[:, j], rows[m], weight[m] * nll[m])
+        np.add.at(wsum[:, j], rows[m], weight[m])
+    spinal = (solution["group"] == "spinal").to_numpy()
+    per = pd.DataFrame({"i": rows[spinal], "y": (grade[spinal] == 2).astype(float), "w": weight[spinal],
+                        "q": p[spinal, 2]}).groupby("i").max()
+    q = np.clip(per["q"].to_numpy(), EPS, 1 - EPS)
+    y, w = per["y"].to_numpy(), per["w"].to_numpy()
+    loss[per.index.to_numpy(), 3] = w * -(y * np.log(q) + (1 - y) * np.log(1 - q))
+    wsum[per.index.to_numpy(), 3] = w
+    return loss, wsum, studies
+
+
+def replicate_scores(loss: np.ndarray, wsum: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The score of each replicate: counts (replicates, studies) says how often each study was drawn."""
+    parts = (counts @ loss) / np.maximum(counts @ wsum, 1e-300)
+    return parts.mean(axis=1)
+
+
+def bootstrap(solution: pd.DataFrame, submissions: Mapping[str, pd.DataFrame], n: int = 2000,
+              seed: int = 0) -> dict[str, np.ndarray]:
+    """name -> the score of each of n patient-bootstrap replicates, the same draws for every predictor."""
+    sums = {name: study_sums(solution, sub) for name, sub in submissions.items()}
+    n_studies = len(next(iter(sums.values()))[2])
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_studies, np.full(n_studies, 1.0 / n_studies), size=n).astype(np.float64)
+    # a replicate without a single patient of some part cannot be scored: draw those again
+    for name, (loss, wsum, _) in sums.items():
+        empty = ((counts @ wsum) <= 0).any(axis=1)
+        while empty.any():
+            counts[empty] = rng.multinomial(n_studies, np.full(n_studies, 1.0 / n_studies), size=int(empty.sum()))
+            empty = ((counts @ wsum) <= 0).any(axis=1)
+    return {name: replicate_scores(loss, wsum, counts) for name, (loss, wsum, _) in sums.items()}
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> list[float]:
+    """The central `level` percentile interval of bootstrap replicates (NaN-free)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = np.percentile(v, [50 * (1 - level), 50 * (1 + level)])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def intervals(solution: pd.DataFrame, submissions: Mapping[str, pd.DataFrame], n: int = 2000,
+              seed: int = 0) -> dict[str, list[float]]:
+    """95% patient-bootstrap intervals of each predictor's score, and of gap_captured when the
+    submissions include "score", "prior" and "oracle"."""
+    reps = bootstrap(solution, submissions, n, seed)
+    out = {name: interval(v) for name, v in reps.items()}
+    if {"score", "prior", "oracle"} <= set(reps):
+        gap = reps["prior"] - reps["oracle"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["gap_captured"] = interval(np.where(gap > 0, (reps["prior"] - reps["score"]) / gap, np.nan))
+    out["patients"] = int(solution[STUDY_ID].nunique())
+    out["replicates"] = int(n)
+    return out
