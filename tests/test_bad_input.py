@@ -170,7 +170,8 @@ def test_path_like_ids_refused_before_a_path_is_built(tmp_path):
     for bad in ("../x", "..", "1/../../etc", "/etc", "1e3", " 1"):
         with pytest.raises(KaggleFormatError, match="refusing study_id"):
             study_image_dir(tmp_path, "train", bad)
-    assert not any(tmp_path.iterdir())
+    assert study_image_dir(tmp_path, "train", "0123") == tmp_path / "train_images" / "123"
+    assert study_image_dir(tmp_path, "test", 7) == tmp_path / "test_images" / "7"
 
 
 def test_label_point_on_missing_instance_or_outside_image(tmp_path):
@@ -184,6 +185,11 @@ def test_label_point_on_missing_instance_or_outside_image(tmp_path):
     assert len(problems) == 2
     assert any("row 2: instance_number 7 has no file" in p for p in problems)
     assert any("row 4: point (x=16.5, y=11.9) outside the 16x12 image" in p for p in problems)
+    # at the edge: x = Columns is outside, x just below it inside
+    _edit(k / "train_label_coordinates.csv", "16.5,11.9", "16,11.9")
+    assert any("row 4: point (x=16.0" in p for p in check_coordinates(read_kaggle(k, "train"), k, strict=False))
+    _edit(k / "train_label_coordinates.csv", "16,11.9", "15.99,11.99")
+    assert not any("row 4" in p for p in check_coordinates(read_kaggle(k, "train"), k, strict=False))
     with pytest.raises(KaggleFormatError, match="train_label_coordinates.csv: row 2"):
         check_coordinates(d, k)
 
@@ -206,3 +212,16 @@ def test_empty_test_set(tmp_path):
     (k / "test_series_descriptions.csv").write_text("")
     with pytest.raises(KaggleFormatError, match="test_series_descriptions.csv: empty file"):
         read_kaggle(k, "test")
+
+
+def test_a_repeated_study_or_series_row_is_refused_naming_its_row(tmp_path):
+    k = write_kaggle(tmp_path / "k", images=False)
+    text = (k / "train.csv").read_text()
+    (k / "train.csv").write_text(text + text.splitlines()[1] + "\n")          # study 1 again, line 4
+    with pytest.raises(KaggleFormatError, match=r"train.csv: row 4: study_id 1 repeated"):
+        read_kaggle(k, "train")
+    k = write_kaggle(tmp_path / "k2", images=False)
+    text = (k / "train_series_descriptions.csv").read_text()
+    (k / "train_series_descriptions.csv").write_text(text + "1,11,Sagittal T2/STIR\n")   # line 9
+    with pytest.raises(KaggleFormatError, match=r"train_series_descriptions.csv: row 9: .*11"):
+        read_kaggle(k, "train")

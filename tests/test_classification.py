@@ -249,3 +249,20 @@ def test_prior_mix_bounds_confidently_wrong_predictions():
     a = fit_prior_mix(probs, grades, prior)
     assert 0.0 < a < 1.0
     assert weighted_log_loss(a * probs + (1 - a) * prior, grades) < weighted_log_loss(probs, grades)
+
+
+def test_the_saved_model_is_the_best_epochs_not_the_last(trained):
+    """The checkpoint scores on validation what the best epoch scored: the curve's minimum, which on
+    this toy run is not its last epoch (so saving the last one would fail here)."""
+    from lumbar.classification.calibration import softmax
+    from lumbar.classification.data import CropDataset, load_crop_set, rows_for
+
+    tmp, crops, metrics, model_path = trained
+    curve = pd.read_csv(tmp / "live" / "plots" / "metrics" / "val_weighted_log_loss.tsv", sep="\t")
+    assert curve["val_weighted_log_loss"].idxmin() != len(curve) - 1 and metrics["best_epoch"] < TOY.epochs
+    clf = load_classifier(model_path)
+    crop_set = load_crop_set(crops)
+    val = CropDataset(crop_set, rows_for(crop_set, "val"))
+    loss = weighted_log_loss(softmax(clf.logits(val.images.numpy())), val.grades.numpy())
+    assert loss == pytest.approx(curve["val_weighted_log_loss"].min(), abs=1e-5)
+    assert loss == pytest.approx(metrics["val_weighted_log_loss"], abs=1e-5)

@@ -41,3 +41,20 @@ def test_border_point_is_zero_padded_and_box_in_pixels():
     c = crop_25d(vol, 2, 0, 0, 20.0, (0.5, 0.5), 20)
     assert c[1, :8, :8].max() == 0 and c[1, 15:, 15:].min() == 20
     assert box_around(100, 50, 20.0, (0.5, 0.25)) == (60.0, 30.0, 140.0, 70.0)
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 1.0), (1.0, 0.4)])
+def test_non_square_pixels_give_a_square_crop_of_the_same_anatomy(spacing):
+    """PixelSpacing is (row, column): a 10 mm square is 10/row_mm rows by 10/col_mm columns, and the
+    crop shows it as a square all the same, centred (swapping the two spacings would not)."""
+    sr, sc = spacing
+    vol = np.zeros((3, 200, 200), dtype=np.uint8)
+    hr, hc = 5.0 / sr, 5.0 / sc
+    vol[:, int(round(80 - hr)):int(round(80 + hr)), int(round(120 - hc)):int(round(120 + hc))] = 200
+    crop = crop_25d(vol, 1, 120, 80, side_mm=20.0, spacing=spacing, size=40)
+    bright = crop[1] > 150    # (a 1 mm source pixel blurs each edge over one output pixel)
+    assert abs(bright.sum(axis=1).max() - 20) <= 2 and abs(bright.sum(axis=0).max() - 20) <= 2
+    ys, xs = np.nonzero(bright)
+    assert abs(xs.mean() - 19.5) < 1 and abs(ys.mean() - 19.5) < 1
+    x1, y1, x2, y2 = box_around(120, 80, 20.0, spacing)
+    assert (x2 - x1, y2 - y1) == pytest.approx((20.0 / sc, 20.0 / sr))

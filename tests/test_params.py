@@ -38,8 +38,19 @@ def test_presets_parse_and_name_only_existing_keys(preset):
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     over = yaml.safe_load((ROOT / preset).read_text())
     merged = P.overlay(base, over)
-    assert set(merged) == set(base)
-    assert merged != base
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    got, want, laid = dict(leaves(merged)), dict(leaves(base)), dict(leaves(over))
+    assert laid and set(got) >= set(want)
+    for key, value in got.items():   # every leaf the preset names takes its value, every other stays
+        assert value == laid.get(key, want.get(key)), key
+    assert any(want.get(k) != v for k, v in laid.items())   # the preset changes something
 
 
 def test_overlay_refuses_an_unknown_key():

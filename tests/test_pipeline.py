@@ -62,7 +62,11 @@ def test_evaluate_metrics_and_independent_rescore(tiny_repo):
     metrics = json.loads((tiny_repo.path / "metrics" / "evaluate.json").read_text())
     for key in ("score", "prior", "oracle"):
         assert set(metrics[key]) >= {"score", "spinal", "foraminal", "subarticular", "any_severe_spinal"}
-    assert "gap_captured" in metrics and set(metrics["detection"]) == set(GROUPS)
+    gap = (metrics["prior"]["score"] - metrics["score"]["score"]) / (metrics["prior"]["score"] - metrics["oracle"]["score"])
+    assert metrics["gap_captured"] == pytest.approx(gap, abs=1e-4) and set(metrics["detection"]) == set(GROUPS)
+    iv = metrics["interval"]
+    assert iv["patients"] == len(set(pd.read_csv(tiny_repo.path / "data" / "split.csv").query("split == 'holdout'")[STUDY_ID]))
+    assert iv["score"][0] <= metrics["score"]["score"] <= iv["score"][1]
     preds, solution = pd.read_csv(ev / "predictions.csv"), pd.read_csv(ev / "solution.csv")
     split = pd.read_csv(tiny_repo.path / "data" / "split.csv")
     holdout = set(split.loc[split[SPLIT] == "holdout", STUDY_ID])

@@ -53,6 +53,11 @@ def test_solution_frame_is_one_hot_with_sample_weights():
     assert list(sol.columns) == ["row_id", *SUBMISSION_COLUMNS, "sample_weight"]
     assert (sol[list(SUBMISSION_COLUMNS)].sum(axis=1) == 1).all()
     assert set(sol["sample_weight"]) == {1.0, 2.0, 4.0}
+    by = sol.set_index("row_id")
+    for i, c in enumerate(LABEL_COLUMNS):   # the one is in the true grade's column, with its weight
+        grade = i % 3
+        assert by.loc[row_id(5, c), SUBMISSION_COLUMNS[grade]] == 1, c
+        assert by.loc[row_id(5, c), "sample_weight"] == (1.0, 2.0, 4.0)[grade]
 
 
 def test_study_series_reads_descriptions_from_headers_and_skips_other_series(tmp_path):

@@ -107,14 +107,38 @@ def test_bad_input():
 
 
 def test_stage_writes_sorted_table(tmp_path):
-    kaggle = ROOT / "data" / "synthetic" / "kaggle"
-    if not (kaggle / "train.csv").is_file():
-        pytest.skip("synthetic data not generated (dvc repro synthesize)")
+    """The split stage on a Kaggle folder made here: a sorted, complete table, the same bytes twice."""
+    import yaml
+
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    labels = fake_labels(60)
+    labels.to_csv(kaggle / "train.csv", index=False)
+    pd.DataFrame({"study_id": labels["study_id"], "series_id": labels["study_id"] * 10,
+                  "series_description": "Sagittal T1"}).to_csv(kaggle / "train_series_descriptions.csv", index=False)
+    pd.DataFrame(columns=["study_id", "series_id", "instance_number", "condition", "level", "x", "y"]).to_csv(
+        kaggle / "train_label_coordinates.csv", index=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["kaggle_dir"] = str(kaggle)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "split.csv"
-    subprocess.run([sys.executable, str(ROOT / "stages" / "split.py"), "--out", str(out)], check=True,
-                   capture_output=True, text=True)
+    cmd = [sys.executable, str(ROOT / "stages" / "split.py"), "--params", str(tmp_path / "params.yaml"),
+           "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
     table = pd.read_csv(out)
     assert table[STUDY_ID].is_monotonic_increasing and set(table[SPLIT]) <= set(SPLITS)
+    assert sorted(table[STUDY_ID]) == sorted(labels["study_id"]) and (table[SPLIT] == "holdout").any()
     first = out.read_bytes()
-    subprocess.run([sys.executable, str(ROOT / "stages" / "split.py"), "--out", str(out)], check=True)
+    subprocess.run(cmd, check=True, capture_output=True, cwd=tmp_path)
     assert out.read_bytes() == first
+
+
+def test_folds_are_stratified_too(labels, split):
+    """Each fold's share of severe-spinal studies stays within 0.03 of the rest's (random folds of this
+    size would miss that by ~0.06)."""
+    sev = severe_spinal(labels)
+    rest = split[split[SPLIT] != "holdout"]
+    overall = sev.loc[rest[STUDY_ID]].mean()
+    for fold, part in rest.groupby(FOLD):
+        assert abs(sev.loc[part[STUDY_ID]].mean() - overall) < 0.03, fold
