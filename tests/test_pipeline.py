@@ -122,7 +122,7 @@ def test_lumbar_predict_runs_from_the_bundle_alone(tiny_repo, tmp_path):
     res = subprocess.run([lumbar, "predict", study.name, "--models", "models"], cwd=work, capture_output=True,
                          text=True, env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"})
     assert res.returncode == 0, res.stdout + res.stderr
-    rows = [ln.split() for ln in res.stdout.splitlines() if ln.startswith(f"{study.name}_")]
+    rows = [ln.split() for ln in res.stdout.splitlines() if ln.strip().startswith(f"{study.name}_")]
     assert len(rows) == 25 and all(r[-1] in ("model", "prior") for r in rows)
     p = np.array([[float(v) for v in r[1:4]] for r in rows])
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-3)
