@@ -122,3 +122,12 @@ def test_a_disc_nobody_found_is_counted_and_a_faint_spurious_one_left_out():
                          z[3]: [("l3_l4", 0.4)], z[4]: [("l5_s1", 0.7)]})
     out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
     assert _levels_at(out) == {"l1_l2": z[0], "l2_l3": z[1], "l4_l5": z[3], "l5_s1": z[4]}
+
+
+def test_with_three_discs_found_the_smallest_step_is_one_level():
+    """Two steps have no median to trust: here the second is three levels (two discs were missed), and
+    taking its median with the first would make it one."""
+    z = list(DISC_Z.values())
+    rows = _spinal_rows({z[0]: [("l2_l3", 0.2), ("l1_l2", 0.1)], z[1]: [("l2_l3", 0.15)], z[4]: [("l5_s1", 0.9)]})
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert _levels_at(out) == {"l1_l2": z[0], "l2_l3": z[1], "l5_s1": z[4]}

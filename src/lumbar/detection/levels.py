@@ -110,7 +110,7 @@ def assign_sagittal_levels(detections: pd.DataFrame, points: Mapping[str, np.nda
 
 
 CLUSTER_MM = 12.0      # detections closer than this (patient space) mark the same disc
-MIN_SHARE = 0.15       # a candidate disc needs this share of the most confident disc's confidence
+MIN_SHARE = 0.1        # a candidate disc needs this share of the most confident disc's confidence
 GAP_FACTOR = 1.6       # a step this many times the typical disc spacing leaves a disc undetected
 LEFT_OUT = 0.5         # cost of leaving a candidate disc without a level, per unit of its confidence
 
@@ -146,7 +146,10 @@ def order_levels(detections: pd.DataFrame, frames: Frames, group: str = "spinal"
     if len(discs) < 2:
         return best_per_class(d)
     z = np.array([centres[seeds[k]][2] for k in discs])
-    typical = float(np.median(-np.diff(z)))
+    steps = -np.diff(z)
+    # the disc spacing: the median step, or with three discs or fewer the smallest (a missed disc
+    # doubles a step, and two steps have no median to trust)
+    typical = float(np.median(steps) if len(steps) >= 3 else steps.min())
     slots = [0]                                   # each disc's position in the row, gaps counted
     for step in -np.diff(z):
         slots.append(slots[-1] + max(1, int(round(step / typical))) if step > GAP_FACTOR * typical else slots[-1] + 1)
