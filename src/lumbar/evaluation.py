@@ -17,7 +17,7 @@ from .bootstrap import intervals
 from .bundle import Bundle
 from .inference import predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
-from .located import box_figures
+from .located import box_figures, empty_boxes, label_slices
 from .metric import prior_submission, score_parts, solution_table
 from .study import StudyVolumes
 from .vocabulary import (GRADES, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
@@ -36,14 +36,12 @@ def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
 
 
 def label_points(study: StudyVolumes | None, coordinates: pd.DataFrame, study_id: int) -> pd.DataFrame:
-    """One study's label points with the slice_index of their instance in its volumes (NaN if not read)."""
-    pts = coordinates[coordinates[STUDY_ID] == study_id][[STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "column", "x", "y"]]
-    index = []
-    for r in pts.itertuples(index=False):
-        sv = study.series.get(int(r.series_id)) if study is not None else None
-        i = sv.slice_of(int(r.instance_number)) if sv is not None else None
-        index.append(np.nan if i is None else float(i))
-    return pts.assign(slice_index=index)
+    """One study's label points with the slice_index of their instance in its volumes (NaN if not read),
+    through the same join the locate stage uses on the extract output (located.label_slices)."""
+    slices = pd.DataFrame([(study_id, sid, inst, i) for sid, sv in (study.series.items() if study else [])
+                           for i, inst in enumerate(sv.instance_numbers)],
+                          columns=[STUDY_ID, SERIES_ID, INSTANCE_NUMBER, "slice_index"])
+    return label_slices(coordinates[coordinates[STUDY_ID] == study_id], slices)
 
 
 def confusion(solution: pd.DataFrame, preds: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -80,8 +78,8 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
         metrics["gap_captured"] = (metrics["prior"]["score"] - metrics["score"]["score"]) / gap if gap > 0 else None
     metrics["interval"] = intervals(solution, subs)
     boxes = [p.boxes for p in preds if len(p.boxes)]
-    metrics["detection"] = box_figures(pd.concat(boxes, ignore_index=True) if boxes else pd.DataFrame(
-        columns=[STUDY_ID, "column"]), pd.concat(points, ignore_index=True))
+    metrics["detection"] = box_figures(pd.concat(boxes, ignore_index=True) if boxes else empty_boxes(),
+                                       pd.concat(points, ignore_index=True))
     metrics["holdout_studies"] = len(holdout)
     metrics["cells_from_prior"] = int((sub["source"] == "prior").sum())
     out_dir = Path(out_dir)
