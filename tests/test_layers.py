@@ -6,7 +6,7 @@ from lumbar.codebase import PACKAGE_DIR, imports_of
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("lumbar", "vocabulary", "paths", "params", "dicom", "codebase"),
     ("geometry", "kaggle", "metric", "split", "windowing", "bootstrap"),
-    ("extract", "extracted", "study"),
+    ("extract", "extracted", "study", "realism"),
     ("synthetic", "detection", "classification", "crops"),
     ("locate", "located", "crop_sets"),
     ("bundle", "inference"),

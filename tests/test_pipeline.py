@@ -12,7 +12,7 @@ from sklearn.metrics import log_loss
 from pipeline_repo import dvc, stages_run
 from lumbar.vocabulary import GROUPS, PHI_KEYWORDS, SPLIT, STUDY_ID
 
-ALL_STAGES = {"synthesize", "extract", "split", "locate", "bundle", "evaluate", "predict"} | {
+ALL_STAGES = {"synthesize", "realism", "extract", "split", "locate", "bundle", "evaluate", "predict"} | {
     f"{s}@{g}" for s in ("yolo_data", "detect", "crop", "classify") for g in GROUPS}
 
 

@@ -156,7 +156,7 @@ def test_foraminal_boxes_on_a_tilted_sagittal_take_the_level_of_the_spinal_point
 
 CFG = {"image_scale": 1.0, "multi_axial_share": 0.17, "missing_series_share": 0.0,
        "reversed_instance_share": 0.0, "rle_share": 0.0, "axial_block_share": 0.5, "axial_skip_share": 0.15,
-       "axial_tilt_deg": 4.0, "sagittal_tilt_deg": 3.0}
+       "axial_tilt_deg": 4.0, "sagittal_tilt_deg": 3.0, "stir_share": 0.15}
 
 
 def _plans(n=60):

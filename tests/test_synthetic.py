@@ -17,7 +17,7 @@ from lumbar.vocabulary import (AXIAL_T2, GRADES, LABEL_COLUMNS, LEVELS, ROW_ID, 
 
 TINY = {"seed": 7, "n_train": 3, "n_test": 1, "reader_noise": 0.36, "image_noise": 0.04, "image_scale": 0.4,
         "multi_axial_share": 0.5, "missing_series_share": 0.0, "reversed_instance_share": 0.5, "rle_share": 0.3,
-        "axial_block_share": 0.5, "axial_skip_share": 0.15, "axial_tilt_deg": 4.0, "sagittal_tilt_deg": 3.0,
+        "axial_block_share": 0.5, "axial_skip_share": 0.15, "axial_tilt_deg": 4.0, "sagittal_tilt_deg": 3.0, "stir_share": 0.3,
         "workers": 1}
 
 

@@ -36,6 +36,12 @@ class Paths:
         return self._p("reports", "contact_sheet.png")
 
     @property
+    def realism_sheet(self) -> Path:
+        """Phantoms beside real scans: local only (git-ignored, never cached or pushed), since it may
+        show images of the reference set."""
+        return self._p("reports", "realism.png")
+
+    @property
     def synthetic_metrics(self) -> Path:
         return self._p("metrics", "synthetic.json")
 

@@ -194,3 +194,51 @@ def choose_boxes(group: str, detections: pd.DataFrame, frames: Frames,
     if g.sided and points and level_mm > 0:
         d = assign_sagittal_levels(d, points, frames, group)
     return best_per_class(d)
+
+
+ORDER_CONF = 0.1         # a level counts as named at this confidence (a phantom-trained yolov8n, mAP50 0.59,
+                         # gives its right boxes 0.1-0.6 even on phantoms; 0.25 fails most phantom slices)
+ORDER_STEP = (0.5, 2.0)  # each disc-to-disc step (per level spanned) within these multiples of the median step
+ORDER_TURN_DEG = 30.0    # the chain of box centres may turn by at most this much from one step to the next
+
+
+def order_failure(best: pd.DataFrame, min_levels: int = 4, min_conf: float = ORDER_CONF,
+                  step_range: tuple[float, float] = ORDER_STEP, max_turn_deg: float = ORDER_TURN_DEG) -> str:
+    """Why one sagittal image's best box per level is not a spine's row of discs ("" when it is).
+
+    A label-free check that a detector found the levels where a spine has them, for images without
+    label points (real scans run through a phantom-trained detector). With the levels' box centres
+    taken in order L1/L2 -> L5/S1 (a missing level leaves a gap): at least `min_levels` levels named
+    with confidence >= min_conf; centre y strictly increasing (image y grows downward = caudal);
+    every step, divided by the number of levels it spans, within `step_range` times the median step
+    (discs are about evenly spaced); and the direction turning by at most `max_turn_deg` between
+    consecutive steps (the centres lie on one smooth curve: a lordotic spine turns ~5-20 degrees per
+    level, while a box off the curve by more than ~0.6 of a step turns it by more than 30).
+    """
+    if best.empty:
+        return f"no box (need {min_levels} levels)"
+    d = best[best["confidence"] >= min_conf].copy()
+    d["level"] = [LEVELS.index(str(c)[-len(LEVELS[0]):]) for c in d["column"]]
+    d = d.sort_values("confidence", ascending=False, kind="mergesort").drop_duplicates("level").sort_values("level")
+    if len(d) < min_levels:
+        return f"{len(d)} levels with confidence >= {min_conf} (need {min_levels})"
+    xy = np.column_stack([(d["x1"] + d["x2"]) / 2, (d["y1"] + d["y2"]) / 2])
+    steps = np.diff(xy, axis=0)
+    if not (steps[:, 1] > 0).all():
+        return "levels not in cranio-caudal order (centre y not increasing)"
+    per_level = np.linalg.norm(steps, axis=1) / np.diff(d["level"].to_numpy())
+    ratio = per_level / np.median(per_level)
+    if ratio.min() < step_range[0] or ratio.max() > step_range[1]:
+        return f"uneven steps ({ratio.min():.2f}-{ratio.max():.2f} x the median)"
+    heading = np.degrees(np.arctan2(steps[:, 0], steps[:, 1]))
+    turn = np.abs(np.diff(heading))
+    if len(turn) and turn.max() > max_turn_deg:
+        return f"centres off one smooth line (turns {turn.max():.0f} deg between steps)"
+    return ""
+
+
+def levels_in_order(best: pd.DataFrame, min_levels: int = 4, min_conf: float = ORDER_CONF,
+                    step_range: tuple[float, float] = ORDER_STEP, max_turn_deg: float = ORDER_TURN_DEG) -> bool:
+    """Whether `best` (best_per_class rows of one image: column, confidence, x1..y2) names >= min_levels
+    levels in cranio-caudal order on one spine; the criterion is order_failure's."""
+    return order_failure(best, min_levels, min_conf, step_range, max_turn_deg) == ""

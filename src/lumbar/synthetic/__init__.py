@@ -22,6 +22,7 @@ from .anatomy import sample_spine
 from .dicom_writer import write_slice
 from .grades import posterior, read_grades, sample_latents, severity
 from .acquisition import plan_series
+from .physics import Texture
 from .study import label_points, render_series
 
 
@@ -31,9 +32,10 @@ def _one_study(job: tuple) -> tuple[list[dict], list[dict], dict]:
     rng = np.random.default_rng([int(cfg["seed"]), index])
     sp = sample_spine(rng, severity(latents[None, :], float(cfg["reader_noise"]))[0])
     plans = plan_series(rng, sp, cfg)
+    texture = Texture(rng, sp)
     series_rows, counts = [], {"reversed_series": 0, "rle_files": 0, "files": 0}
     for number, plan in enumerate(plans, start=1):
-        for i, pixels in enumerate(render_series(rng, sp, plan, float(cfg["image_noise"]))):
+        for i, pixels in enumerate(render_series(rng, sp, plan, float(cfg["image_noise"]), texture)):
             path = Path(root) / f"{part}_images" / str(study_id) / str(plan.series_id) / f"{plan.instance_number(i)}.dcm"
             write_slice(path, pixels, plan, i, study_id, int(cfg["seed"]), number)
         series_rows.append({STUDY_ID: study_id, SERIES_ID: plan.series_id, SERIES_DESCRIPTION: plan.view})

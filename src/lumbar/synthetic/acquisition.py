@@ -2,6 +2,9 @@
 
 Every slice has its own plane (ImagePositionPatient, ImageOrientationPatient) in one patient frame:
 
+- Every series has a sequence (T1, T2, STIR for a share of the Sagittal T2/STIR series, axial T2) and an
+  acquisition matrix coarser than the stored one, with fewer phase-encoding lines than frequency ones
+  (physics.acquire turns that into Gibbs ringing and correlated noise).
 - Sagittal T1 and T2/STIR: the patient is never perfectly aligned, so the stack is turned by a small
   random rotation (`sagittal_tilt_deg`), ImageOrientationPatient off the axes. T1 and T2 differ in
   slice count, and studies in field of view, matrix (256-768 px), pixel spacing (0.5-0.9 mm) and
@@ -21,6 +24,7 @@ import numpy as np
 
 from ..vocabulary import AXIAL_T2, SAGITTAL_T1, SAGITTAL_T2
 from .anatomy import N_LEVELS, Spine
+from .render import AX, STIR, T1, T2
 
 SAG_ROW, SAG_COL = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])  # columns anterior->posterior, rows down
 AX_ROW, AX_COL = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])     # columns right->left, rows anterior->posterior
@@ -41,6 +45,10 @@ class SeriesPlan:
     blocks: list[int] = field(default_factory=list)   # which block (stack) each slice belongs to
     reversed_numbers: bool = False
     rle: list[bool] = field(default_factory=list)
+    seq: str = T2                        # pulse sequence: render.T1, T2, STIR or AX
+    acq: int = 256                       # acquisition matrix (frequency lines), painted at fov / acq
+    phase_lines: int = 256               # phase-encoding lines kept (<= acq)
+    phase_axis: int = 0                  # 0: phase along image rows' direction (down), 1: along columns
 
     def instance_number(self, i: int) -> int:
         n = len(self.positions)
@@ -83,9 +91,19 @@ def _size(rng: np.random.Generator, fov: float, lo: float, hi: float, scale: flo
     return scaled, spacing * size / scaled
 
 
+def _matrix(rng: np.random.Generator, plan: SeriesPlan, lo: float, hi: float, scale: float, phase_axis: int):
+    """Draw the acquisition matrix (pixels of lo..hi mm, never finer than the stored image) and phase lines."""
+    fov = plan.rows * plan.spacing
+    acq = int(np.clip(round(fov / rng.uniform(lo, hi) / 16) * 16, 160, 448))
+    plan.acq = min(plan.rows, max(32, int(round(acq * scale / 8) * 8)))
+    plan.phase_lines = int(round(plan.acq * rng.uniform(0.7, 1.0)))
+    plan.phase_axis = phase_axis
+    return plan
+
+
 def sagittal(rng: np.random.Generator, sp: Spine, view: str, series_id: int, cfg) -> SeriesPlan:
     scale = float(cfg["image_scale"])
-    fov = rng.uniform(220, 300)                    # L1 to S1 always inside
+    fov = rng.uniform(240, 330)                    # L1 to S1 always inside, often T11 to the coccyx
     size, spacing = _size(rng, fov, 0.5, 0.9, scale)
     n = int(rng.integers(15, 20) if view == SAGITTAL_T1 else rng.integers(13, 18))
     thickness = rng.uniform(3.0, 4.5)
@@ -93,15 +111,17 @@ def sagittal(rng: np.random.Generator, sp: Spine, view: str, series_id: int, cfg
     rot = rotation(rng, float(cfg["sagittal_tilt_deg"]))
     row, col = rot @ SAG_ROW, rot @ SAG_COL
     normal = np.cross(row, col)
-    centre = np.array([rng.uniform(-2.5, 2.5), sp.y_centre(sp.disc_z(2)) + sp.depth / 2 + rng.uniform(-8, 8),
-                       sp.disc_z(2) + 4 + rng.uniform(-6, 6)])
+    centre = np.array([sp.x_centre(sp.disc_z(2)) + rng.uniform(-2.5, 2.5), sp.y_centre(sp.disc_z(2)) + sp.depth / 2 + rng.uniform(-8, 8),
+                       sp.disc_z(2) + 4 + rng.uniform(-20, 20)])
     planes = [_plane(centre + (i - (n - 1) / 2) * gap * normal, row, col, size, spacing) for i in range(n)]
-    return SeriesPlan(series_id, view, size, size, spacing, thickness, [p for p, _ in planes],
-                      [o for _, o in planes], [0] * n)
+    seq = T1 if view == SAGITTAL_T1 else (STIR if rng.random() < float(cfg["stir_share"]) else T2)
+    plan = SeriesPlan(series_id, view, size, size, spacing, thickness, [p for p, _ in planes],
+                      [o for _, o in planes], [0] * n, seq=seq)
+    return _matrix(rng, plan, 0.85, 1.3, scale, 0 if rng.random() < 0.8 else 1)
 
 
 def _axial_size(rng: np.random.Generator, scale: float) -> tuple[int, float]:
-    fov = rng.uniform(140, 180)
+    fov = rng.uniform(160, 210)
     size = int(round(rng.choice([288, 320, 352]) * scale / 8) * 8)
     return size, fov / size
 
@@ -116,7 +136,7 @@ def _axial_frame(rng: np.random.Generator, tilt: float, sd_deg: float) -> tuple[
 
 def _image_centre(rng: np.random.Generator, sp: Spine, z: float) -> np.ndarray:
     """Axial images are centred a little anterior of the canal at height z."""
-    return np.array([rng.uniform(-3, 3), sp.canal_y(z) - 18 + rng.uniform(-5, 5), z])
+    return np.array([sp.x_centre(z) + rng.uniform(-3, 3), sp.canal_y(z) - 18 + rng.uniform(-5, 5), z])
 
 
 def axial_blocks(rng: np.random.Generator, sp: Spine, series_id: int, levels: list[int], cfg) -> SeriesPlan:
@@ -137,7 +157,8 @@ def axial_blocks(rng: np.random.Generator, sp: Spine, series_id: int, levels: li
             positions.append(ipp)
             orientations.append(iop)
             blocks.append(b)
-    return SeriesPlan(series_id, AXIAL_T2, size, size, spacing, thickness, positions, orientations, blocks)
+    plan = SeriesPlan(series_id, AXIAL_T2, size, size, spacing, thickness, positions, orientations, blocks, seq=AX)
+    return _matrix(rng, plan, 0.6, 0.9, float(cfg["image_scale"]), int(rng.integers(2)))
 
 
 def axial_stack(rng: np.random.Generator, sp: Spine, series_id: int, levels: list[int], cfg) -> SeriesPlan:
@@ -151,8 +172,9 @@ def axial_stack(rng: np.random.Generator, sp: Spine, series_id: int, levels: lis
     n = int(np.ceil((top - bottom) / gap)) + 1
     centre = _image_centre(rng, sp, (top + bottom) / 2)
     planes = [_plane(centre + (i - (n - 1) / 2) * gap * normal, row, col, size, spacing) for i in range(n)]
-    return SeriesPlan(series_id, AXIAL_T2, size, size, spacing, thickness, [p for p, _ in planes],
-                      [o for _, o in planes], [0] * n)
+    plan = SeriesPlan(series_id, AXIAL_T2, size, size, spacing, thickness, [p for p, _ in planes],
+                      [o for _, o in planes], [0] * n, seq=AX)
+    return _matrix(rng, plan, 0.6, 0.9, float(cfg["image_scale"]), int(rng.integers(2)))
 
 
 def plan_series(rng: np.random.Generator, sp: Spine, cfg) -> list[SeriesPlan]:
