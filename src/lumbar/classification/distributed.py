@@ -88,6 +88,18 @@ def sampler(dataset: Dataset, ctx: Context, seed: int) -> Sampler:
     return RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
 
 
+def sync_buffers(model: torch.nn.Module, ctx: Context) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP broadcasts them only before each forward, so after an epoch's last step each rank holds
+    the statistics of its own last batch; without this the ranks would score validation with
+    different models and could disagree on the best epoch, or on when to stop (and then hang).
+    """
+    if ctx.distributed:
+        for buf in unwrap(model).buffers():
+            dist.broadcast(buf, src=0)
+
+
 def set_epoch(s: Sampler, epoch: int) -> None:
     if isinstance(s, DistributedSampler):
         s.set_epoch(epoch)

@@ -139,6 +139,7 @@ def _epoch(net, loader, opt, sched, cfg: TrainConfig, ctx: D.Context, gen: torch
         sums += torch.tensor([loss.item() * w, w], dtype=torch.float64)
     if ctx.distributed:
         dist.all_reduce(sums)
+    D.sync_buffers(net, ctx)
     return float(sums[0] / sums[1])
 
 
