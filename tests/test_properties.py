@@ -116,3 +116,50 @@ def test_train_csv_reads_back_whatever_its_line_endings_bom_and_blanks(tmp_path_
         want = [text(v) or None for v in labels[c]]
         have = [text(v) or None for v in got[c]]
         assert have == want, c
+
+
+def _rotation(ax: float, ay: float) -> np.ndarray:
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    return ry @ rx
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(2, 5), st.floats(2.5, 5.0), st.floats(-0.25, 0.25), st.floats(-0.25, 0.25)),
+                min_size=1, max_size=4),
+       st.randoms(use_true_random=False))
+def test_read_series_recovers_any_set_of_oblique_stacks(tmp_path_factory, blocks, rnd):
+    """Per-disc axial blocks at any tilt, files named and numbered in any order: read_series keeps
+    every slice, finds each block as one stack, orders blocks head-wards and slices along their own normal."""
+    from dicom_fixtures import AX_IOP, write_dicom
+    from lumbar.dicom import read_series
+
+    folder = tmp_path_factory.mktemp("series")
+    truth = []  # (stack, position along its normal) per written slice, by instance number
+    specs = []
+    for k, (n, step, ax, ay) in enumerate(blocks):
+        rot = _rotation(ax, ay)
+        row, col = rot @ np.array(AX_IOP[:3]), rot @ np.array(AX_IOP[3:])
+        normal = np.cross(row, col)
+        centre = np.array([0.0, 0.0, 45.0 * k])  # blocks 45 mm apart, each at most 20 mm thick
+        for j in range(n):
+            specs.append((k, centre + (j - n / 2) * step * normal, row, col, (j - n / 2) * step))
+    numbers = rnd.sample(range(1, 10 * len(specs) + 1), len(specs))
+    order = list(range(len(specs)))
+    rnd.shuffle(order)  # files are written, named and numbered in no particular order
+    for i in order:
+        k, pos, row, col, along = specs[i]
+        write_dicom(folder / f"{numbers[i]}.dcm", np.zeros((4, 4), np.uint16), pos, (*row, *col), (0.8, 0.8),
+                    numbers[i])
+        truth.append((numbers[i], k, along))
+    series = read_series(folder, pixels=False)
+    assert not series.skipped and len(series.slices) == len(specs)
+    assert series.n_stacks == len(blocks)
+    stack_of = {num: k for num, k, _ in truth}
+    along_of = {num: a for num, _, a in truth}
+    got = [(stack_of[s.instance_number], along_of[s.instance_number]) for s in series.slices]
+    assert [k for k, _ in got] == sorted(k for k, _ in got)  # blocks in order, each contiguous
+    for k in range(len(blocks)):
+        positions = [a for kk, a in got if kk == k]
+        assert positions == sorted(positions)  # spatial order inside the block
+    assert len(set(zip(series.stacks, (k for k, _ in got)))) == len(blocks)  # stack ids match blocks
