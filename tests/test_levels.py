@@ -131,3 +131,117 @@ def test_with_three_discs_found_the_smallest_step_is_one_level():
     rows = _spinal_rows({z[0]: [("l2_l3", 0.2), ("l1_l2", 0.1)], z[1]: [("l2_l3", 0.15)], z[4]: [("l5_s1", 0.9)]})
     out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
     assert _levels_at(out) == {"l1_l2": z[0], "l2_l3": z[1], "l5_s1": z[4]}
+
+
+def _rows_at(named: list[tuple[float, float, str, float]]) -> pd.DataFrame:
+    """Spinal boxes on the midline slice: (disc height z, patient y, level named, confidence)."""
+    return pd.DataFrame([box(1, 0, f"spinal_canal_stenosis_{lv}", "spinal", conf, (y + 50) / SP, (150 - z) / SP)
+                         for z, y, lv, conf in named])
+
+
+def test_each_level_is_read_from_its_discs_most_confident_box_and_rows_keep_their_columns():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l1_l2", 0.2), (z[0] + 2, 13.0, "l1_l2", 0.6),     # one disc, two boxes 3.6 mm apart
+                     (z[1], 10.0, "l2_l3", 0.5), (z[1] - 1, 8.0, "l3_l4", 0.3)])
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert list(out.columns) == list(rows.columns) and list(out.index) == [0, 1]
+    assert dict(out.dtypes) == dict(rows.dtypes)
+    got = {r.column[-5:]: (r.confidence, round((r.x1 + r.x2) / 2 * SP - 50, 3)) for r in out.itertuples()}
+    assert got == {"l1_l2": (0.6, 13.0), "l2_l3": (0.5, 10.0)}
+
+
+def test_boxes_exactly_cluster_mm_apart_are_one_disc():
+    from lumbar.detection.levels import CLUSTER_MM
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l1_l2", 0.6), (z[0], 10.0 + CLUSTER_MM, "l2_l3", 0.5), (z[1], 10.0, "l2_l3", 0.4)])
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert sorted(out["column"].str[-5:]) == ["l1_l2", "l2_l3"] and len(out) == 2
+
+
+def test_the_votes_of_one_disc_add_up():
+    """Two weak votes for L2/L3 outweigh one stronger vote for L1/L2 at the same disc."""
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l1_l2", 0.5), (z[0], 10.5, "l2_l3", 0.3), (z[0], 11.0, "l2_l3", 0.3),
+                     (z[1], 10.0, "l3_l4", 0.25), (z[1], 10.5, "l2_l3", 0.1)])
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert _levels_at(out) == {"l2_l3": z[0], "l3_l4": z[1]}
+
+
+def test_a_box_votes_for_its_own_disc_not_the_last_one_seen():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l2_l3", 0.5), (z[1], 10.0, "l3_l4", 0.45), (z[2], 10.0, "l4_l5", 0.4)]
+                    + [(z[0], 10.0 + k, "l1_l2", 0.35) for k in range(4)])  # found after the other discs' seeds
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert _levels_at(out) == {"l1_l2": z[0], "l2_l3": z[1], "l3_l4": z[2]}
+
+
+def test_of_equally_confident_boxes_the_first_listed_reads_the_disc():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0 + 0.25 * k, "l1_l2", 0.5) for k in range(20)] + [(z[1], 10.0, "l2_l3", 0.5)])
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    assert out.iloc[0]["x1"] == rows.iloc[0]["x1"]
+
+
+def test_order_levels_leaves_sided_groups_and_empty_input_to_best_per_class():
+    from lumbar.detection.predict import best_per_class
+    frames = {(3, 0): sagittal_frame(15.0)}
+    rows = pd.DataFrame([box(3, 0, "left_neural_foraminal_narrowing_l4_l5", "foraminal", 0.9, 50, 100),
+                         box(3, 0, "left_neural_foraminal_narrowing_l4_l5", "foraminal", 0.5, 50, 160)])
+    pd.testing.assert_frame_equal(order_levels(rows, frames, "foraminal"), best_per_class(rows))
+    empty = order_levels(rows.iloc[:0], frames, "spinal")
+    assert empty.empty and list(empty.columns) == list(best_per_class(rows.iloc[:0]).columns)
+    one = order_levels(rows.iloc[:1].assign(column="spinal_canal_stenosis_l4_l5", class_index=3), frames, "spinal")
+    assert one["column"].tolist() == ["spinal_canal_stenosis_l4_l5"]  # one disc: the detector's own name
+
+
+def _order(rows: pd.DataFrame) -> dict[str, float]:
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    g = GROUPS["spinal"]
+    assert [g.classes[i] for i in out["class_index"]] == list(out["column"])  # index and name move together
+    return _levels_at(out)
+
+
+def test_with_four_discs_the_median_step_is_one_level():
+    """Steps 30, 36, 50 mm: the median (36) makes 50 one level; the smallest (30) would make it two."""
+    zs = [100.0, 70.0, 34.0, -16.0]
+    rows = _rows_at([(z, 10.0, lv, 0.5) for z, lv in zip(zs, LEVELS)])
+    assert _order(rows) == dict(zip(LEVELS, zs))
+
+
+def test_a_step_just_under_the_gap_factor_is_one_level():
+    zs = [100.0, 65.0, 11.0]  # steps 35 and 54 mm (1.54 x): no disc missed
+    rows = _rows_at([(z, 10.0, lv, 0.5) for z, lv in zip(zs, LEVELS)])
+    assert _order(rows) == dict(zip(LEVELS, zs))
+
+
+def test_a_missed_disc_low_in_the_row_is_counted():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[k], 10.0, LEVELS[k], 0.5) for k in (0, 1, 2, 4)])  # L4/L5 found by nobody
+    assert _order(rows) == {LEVELS[k]: z[k] for k in (0, 1, 2, 4)}
+
+
+def test_a_disc_above_l1_l2_is_left_without_a_level():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0] + 35, 10.0, "l1_l2", 0.1), (z[0], 10.0, "l1_l2", 0.9)])  # T12/L1 faintly named L1/L2
+    assert _order(rows) == {"l1_l2": z[0]}
+
+
+def test_a_disc_below_l5_s1_is_left_without_a_level():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[3], 10.0, "l4_l5", 0.9), (z[4], 10.0, "l5_s1", 0.9), (z[4] - 35, 10.0, "l5_s1", 0.1)])
+    assert _order(rows) == {"l4_l5": z[3], "l5_s1": z[4]}
+
+
+def test_leaving_a_disc_out_costs_its_votes():
+    """Two discs whose votes are spread over every level: both keep a level (the first offset that
+    places both), because leaving one out costs half its votes rather than earning them."""
+    z = list(DISC_Z.values())
+    rows = _rows_at([(zz, 10.0 + 0.1 * k, lv, 0.1) for zz in z[:2] for k, lv in enumerate(LEVELS)])
+    assert _order(rows) == {"l1_l2": z[0], "l2_l3": z[1]}
+
+
+def test_a_disc_with_a_tenth_of_the_top_votes_is_a_candidate():
+    """0.1 against a top disc of 0.7 (share 0.14 >= MIN_SHARE): kept, so the levels shift below it."""
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l2_l3", 0.1), (z[1], 10.0, "l2_l3", 0.7), (z[2], 10.0, "l3_l4", 0.7)])
+    assert _order(rows) == {"l1_l2": z[0], "l2_l3": z[1], "l3_l4": z[2]}

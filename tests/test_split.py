@@ -142,3 +142,84 @@ def test_folds_are_stratified_too(labels, split):
     overall = sev.loc[rest[STUDY_ID]].mean()
     for fold, part in rest.groupby(FOLD):
         assert abs(sev.loc[part[STUDY_ID]].mean() - overall) < 0.03, fold
+
+
+def _grades_table(rows: list[dict]) -> pd.DataFrame:
+    """Label rows from {column: grade index} dicts; unnamed cells Normal/Mild, -1 blank ('')."""
+    out = []
+    for i, cells in enumerate(rows):
+        row = {STUDY_ID: 100 + i, **{c: GRADES[0] for c in LABEL_COLUMNS}}
+        row.update({c: ("" if g < 0 else GRADES[g]) for c, g in cells.items()})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def test_grade_matrix_reads_grades_and_blanks_and_names_a_missing_column():
+    spinal = [c for c in LABEL_COLUMNS if c.startswith("spinal")]
+    other = next(c for c in LABEL_COLUMNS if c not in spinal)
+    t = _grades_table([{spinal[0]: 2, other: -1}, {spinal[1]: 1}])
+    g = grade_matrix(t)
+    assert g.dtype == np.int64 and g.shape == (2, len(LABEL_COLUMNS))
+    assert g[0, LABEL_COLUMNS.index(spinal[0])] == 2 and g[0, LABEL_COLUMNS.index(other)] == -1  # '' is blank
+    assert g[1, LABEL_COLUMNS.index(spinal[1])] == 1 and (np.delete(g[1], LABEL_COLUMNS.index(spinal[1])) == 0).all()
+    assert (grade_matrix(t.assign(**{other: np.nan}))[:, LABEL_COLUMNS.index(other)] == -1).all()
+    with pytest.raises(ValueError, match=f"labels lack column '{LABEL_COLUMNS[-1]}'"):
+        grade_matrix(t.drop(columns=[LABEL_COLUMNS[-1]]))
+    with pytest.raises(ValueError, match=f"labels lack column '{LABEL_COLUMNS[0]}'"):
+        grade_matrix(t.drop(columns=[LABEL_COLUMNS[0], LABEL_COLUMNS[1]]))
+
+
+def test_strata_keys_have_their_defined_values():
+    """worst spinal grade x severe-count bin (0 / 1-2 / 3+), then each alone, then nothing."""
+    spinal = [c for c in LABEL_COLUMNS if c.startswith("spinal")]
+    other = [c for c in LABEL_COLUMNS if not c.startswith("spinal")]
+    t = _grades_table([
+        {},                                                         # all normal
+        {spinal[0]: 1},                                             # moderate spinal, no severe
+        {other[0]: 2},                                              # one severe elsewhere: spinal 0
+        {spinal[0]: 2, other[1]: 2},                                # severe spinal, 2 severe
+        {spinal[1]: 2, other[0]: 2, other[1]: 2},                   # 3 severe
+        {c: 2 for c in other[:5]},                                  # 5 severe, none spinal
+        {c: -1 for c in spinal} | {other[2]: 1},                    # spinal all blank
+    ])
+    fine, worst, severe, none = strata_keys(grade_matrix(t))
+    assert worst.tolist() == [0, 1, 0, 2, 2, 0, 0]
+    assert severe.tolist() == [0, 0, 1, 1, 2, 2, 0]
+    assert fine.tolist() == [0, 3, 1, 7, 8, 2, 0]
+    assert none.tolist() == [0] * 7 and none.dtype.kind == "i"
+
+
+def test_usable_key_pools_rare_classes_and_falls_back_to_coarser_keys():
+    from lumbar.split import usable_key
+    k = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3])
+    # class 2 (1 member) is rare at min_count 2: pooled alone it is still too small -> joins the largest
+    # class (0, first of the largest); 3 (2 members) is kept
+    got = usable_key([k], min_count=2)
+    assert got.tolist() == [0, 0, 0, 1, 1, 1, 0, 3, 3]
+    # at min_count 3, classes 2 and 3 are both rare; their pool (3 members) is big enough -> new class 4
+    assert usable_key([k], min_count=3).tolist() == [0, 0, 0, 1, 1, 1, 4, 4, 4]
+    # exactly min_count members is enough (not rare)
+    assert usable_key([np.array([5, 5, 7, 7])], min_count=2).tolist() == [5, 5, 7, 7]
+    # every class rare: pooled into one class, which is usable when big enough
+    assert usable_key([np.array([0, 0, 1, 2, 2])], min_count=3).tolist() == [3] * 5
+    # nothing usable: a single class of the right length
+    none = usable_key([np.array([0, 1, 2])], min_count=5)
+    assert none.tolist() == [0, 0, 0] and none.dtype.kind == "i"
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"holdout": 1.0}, r"split.holdout must be in \[0, 1\), got 1.0"),
+    ({"holdout": 1.5}, r"split.holdout must be in \[0, 1\), got 1.5"),
+    ({"holdout": -0.1}, r"split.holdout must be in \[0, 1\), got -0.1"),
+    ({"folds": 1}, r"split.folds must be >= 2, got 1"),
+    ({"val_fold": -1}, r"split.val_fold must be in \[0, 5\), got -1"),
+])
+def test_bad_split_params_are_named_with_their_value(kw, message):
+    args = {"holdout": 0.2, "folds": 5, "val_fold": 0, "seed": 0, **kw}
+    with pytest.raises(ValueError, match=message):
+        make_split(fake_labels(20), **args)
+
+
+def test_labels_without_study_id_are_refused():
+    with pytest.raises(ValueError, match="labels lack column 'study_id'"):
+        make_split(fake_labels(20).drop(columns=[STUDY_ID]), holdout=0.2, folds=5, val_fold=0, seed=0)

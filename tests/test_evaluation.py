@@ -1,0 +1,115 @@
+"""evaluate(): the holdout studies only, scored beside the prior and the oracle, and every file it
+writes agrees with its metrics. The models are replaced by fixed predictions (the models have their
+own tests; test_pipeline runs the real thing), so each figure here has a value known in advance."""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lumbar.evaluation as E
+from dicom_fixtures import write_kaggle
+from lumbar.inference import StudyPrediction
+from lumbar.kaggle import read_kaggle
+from lumbar.metric import score_parts, solution_table
+from lumbar.vocabulary import BOX_COLUMNS, GRADES, GROUPS, LABEL_COLUMNS, ROW_ID, STUDY_ID, SUBMISSION_COLUMNS
+
+PRIOR = np.array([0.5, 0.3, 0.2])
+
+
+def _probs(study_id: int, truth: dict, p_true: float, prior_cols=()) -> pd.DataFrame:
+    rows = []
+    for col in LABEL_COLUMNS:
+        p = np.full(3, (1 - p_true) / 2)
+        p[truth.get(col, 0)] = p_true
+        rows.append({ROW_ID: f"{study_id}_{col}", **dict(zip(SUBMISSION_COLUMNS, p)),
+                     "source": "prior" if col in prior_cols else "model"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch):
+    kaggle = write_kaggle(tmp_path / "kaggle")
+    labels = read_kaggle(kaggle, part="train").labels
+    truth = {int(r[STUDY_ID]): {c: GRADES.index(r[c]) for c in LABEL_COLUMNS if isinstance(r[c], str) and r[c]}
+             for _, r in labels.iterrows()}
+    pd.DataFrame({STUDY_ID: [1, 2], "split": ["holdout", "train"], "fold": [-1, 0]}).to_csv(
+        tmp_path / "split.csv", index=False)
+    oracle = pd.concat([_probs(s, truth[s], 0.9) for s in (1, 2)])
+    oracle.drop(columns="source").to_csv(tmp_path / "oracle.csv", index=False)
+    spinal = "spinal_canal_stenosis_l4_l5"
+    box = pd.DataFrame([[1, "spinal", spinal, 11, 1, 2, 8.0, 6.0, 9.0, 7.0, 0.9, 0.5, 0.5]], columns=list(BOX_COLUMNS))
+    bundle = SimpleNamespace(prior=pd.DataFrame([PRIOR] * len(LABEL_COLUMNS), index=list(LABEL_COLUMNS),
+                                                columns=list(SUBMISSION_COLUMNS)))
+    seen = []
+
+    def predict(b, study_id, listed, study_dir):
+        assert b is bundle and sorted(set(listed[STUDY_ID])) == [study_id] and study_dir.name == str(study_id)
+        seen.append(study_id)
+        study = SimpleNamespace(series={11: SimpleNamespace(instance_numbers=[3, 2, 1])})
+        pred = StudyPrediction(study_id, _probs(study_id, truth[study_id], 0.7, prior_cols=[LABEL_COLUMNS[0]]),
+                               box if study_id == 1 else box.iloc[:0])
+        return pred, study
+
+    monkeypatch.setattr(E.Bundle, "load", classmethod(lambda cls, d: bundle))
+    monkeypatch.setattr(E, "predict_dicom_study", predict)
+    return SimpleNamespace(tmp=tmp_path, kaggle=kaggle, labels=labels, truth=truth, oracle=oracle, seen=seen)
+
+
+def _run(s, oracle=True, out="deep/eval"):
+    return E.evaluate(s.tmp / "bundle", s.kaggle, s.tmp / "split.csv", s.tmp / out, s.tmp / "m" / "evaluate.json",
+                      s.tmp / "oracle.csv" if oracle else None, progress=False)
+
+
+def test_scores_the_holdout_beside_prior_and_oracle(setup):
+    m = _run(setup)
+    assert setup.seen == [1] and m["holdout_studies"] == 1  # the training study is never scored
+    solution = solution_table(setup.labels[setup.labels[STUDY_ID] == 1])
+    rows = solution[ROW_ID]
+    subs = {"score": _probs(1, setup.truth[1], 0.7).drop(columns="source"),
+            "prior": pd.DataFrame({ROW_ID: rows, **{c: PRIOR[i] for i, c in enumerate(SUBMISSION_COLUMNS)}}),
+            "oracle": _probs(1, setup.truth[1], 0.9).drop(columns="source")}
+    want = {k: score_parts(solution, v) for k, v in subs.items()}
+    for name in subs:
+        assert m[name] == {k: round(v, 5) for k, v in want[name].items()}, name
+    gap = (want["prior"]["score"] - want["score"]["score"]) / (want["prior"]["score"] - want["oracle"]["score"])
+    assert 0 < gap < 1 and m["gap_captured"] == round(gap, 5)
+    lo, hi = m["interval"]["gap_captured"]
+    assert lo - 1e-3 <= m["gap_captured"] <= hi + 1e-3 and set(m["interval"]) >= {"score", "prior", "oracle"}
+    assert m["cells_from_prior"] == 1
+    assert m["detection"]["spinal"] == {"points": 1, "located": 1.0, "slice_within_1": 1.0, "inside_box": 1.0}
+    assert m["detection"]["subarticular"] == {"points": 1, "located": 0.0, "slice_within_1": 0.0, "inside_box": 0.0}
+    assert m["detection"]["foraminal"]["points"] == 0
+
+
+def test_writes_files_that_re_score_to_its_metrics(setup):
+    m = _run(setup)
+    out = setup.tmp / "deep" / "eval"
+    written = json.loads((setup.tmp / "m" / "evaluate.json").read_text())
+    assert (setup.tmp / "m" / "evaluate.json").read_text() == json.dumps(m, indent=2, sort_keys=True) + "\n"
+    assert written == m
+    preds, sol = pd.read_csv(out / "predictions.csv"), pd.read_csv(out / "solution.csv")
+    assert list(preds.columns) == [ROW_ID, *SUBMISSION_COLUMNS] and len(preds) == len(LABEL_COLUMNS)
+    assert list(sol.columns) == [ROW_ID, *SUBMISSION_COLUMNS, "sample_weight"]
+    long = sol.melt(id_vars=[ROW_ID, "sample_weight"]).query("value == 1")
+    assert len(long) == len(sol)  # one-hot
+    assert set(sol[ROW_ID]) <= set(preds[ROW_ID]) and preds[ROW_ID].str.startswith("1_").all()
+    assert np.allclose(preds[list(SUBMISSION_COLUMNS)].max(axis=1), 0.7)  # written at full precision
+    cells = pd.read_csv(out / "cells.csv")
+    assert (cells["source"] == "prior").sum() == 1
+    solution = solution_table(setup.labels[setup.labels[STUDY_ID] == 1])
+    for g in GROUPS:
+        conf = pd.read_csv(out / f"confusion_{g}.csv")
+        truth = [GRADES[i] for i in solution.loc[solution["group"] == g, "grade"]]
+        assert list(conf.columns) == ["actual", "predicted"] and len(conf) == len(truth) > 0
+        assert sorted(conf["actual"]) == sorted(truth) and (conf["actual"] == conf["predicted"]).all()
+    # figures are rounded to 5 decimals, and a second run into the same folders works
+    assert all(round(v, 5) == v for v in m["score"].values())
+    assert _run(setup) == m
+
+
+def test_without_an_oracle_there_is_no_gap_captured(setup):
+    m = _run(setup, oracle=False)
+    assert "oracle" not in m and "gap_captured" not in m and "score" in m and "prior" in m
