@@ -225,3 +225,45 @@ def test_a_repeated_study_or_series_row_is_refused_naming_its_row(tmp_path):
     (k / "train_series_descriptions.csv").write_text(text + "1,11,Sagittal T2/STIR\n")   # line 9
     with pytest.raises(KaggleFormatError, match=r"train_series_descriptions.csv: row 9: .*11"):
         read_kaggle(k, "train")
+
+
+def _add_points(k, rows):
+    with open(k / "train_label_coordinates.csv", "a") as f:
+        for level, x, y in rows:
+            f.write(f"1,11,2,Spinal Canal Stenosis,{level},{x},{y}\n")
+
+
+def test_point_bounds_on_both_axes_of_a_non_square_image(tmp_path):
+    """The images are 16 columns x 12 rows: x < 16 and y < 12 are inside, 0 is inside, the far edge is not."""
+    k = write_kaggle(tmp_path / "k")
+    _add_points(k, [("L1/L2", 0, 0), ("L2/L3", 15.9, 11.9), ("L3/L4", 3, 12), ("L5/S1", 3, 13.5)])
+    problems = check_coordinates(read_kaggle(k, "train"), k, strict=False)
+    assert [p.split(": row ")[1].split(":")[0] for p in problems] == ["7", "8"]  # line 1 is the header
+    assert all(p.startswith(f"{k / 'train_label_coordinates.csv'}: row ") for p in problems)
+    assert "point (x=3.0, y=12.0) outside the 16x12 image" in problems[0]
+
+
+def test_an_unreadable_referenced_file_is_named_with_its_error_and_the_csv_file_is_the_one_read(tmp_path):
+    k = write_kaggle(tmp_path / "k")
+    (k / "train_label_coordinates.csv").rename(k / "train_label_coordinates_v2.csv")  # a cleaned copy
+    (k / "train_images" / "1" / "11" / "2.dcm").write_bytes(b"not a dicom file at all" * 10)
+    problems = check_coordinates(read_kaggle(k, "train"), k, strict=False)
+    assert len(problems) == 1 and problems[0].startswith(f"{k / 'train_label_coordinates_v2.csv'}: row 2: ")
+    assert "instance_number 2: " in problems[0] and "has no file" not in problems[0]
+    assert "2.dcm" in problems[0] and len(problems[0]) > 60  # the reader's own reason follows
+
+
+def test_strict_check_raises_with_the_first_three_problems_and_counts_the_rest(tmp_path):
+    k = write_kaggle(tmp_path / "k")
+    _add_points(k, [("L1/L2", 99, 1), ("L2/L3", 98, 1), ("L3/L4", 97, 1), ("L5/S1", 96, 1), ("L4/L5", 95, 1)])
+    d = read_kaggle(k, "train")
+    with pytest.raises(KaggleFormatError) as exc:
+        check_coordinates(d, k)
+    msg = str(exc.value)
+    assert msg.count("; ") == 2 and msg.endswith(" (and 2 more)") and "x=99" in msg and "x=97" in msg
+    assert "x=96" not in msg
+    d3 = read_kaggle(k, "train")
+    d3.coordinates = d3.coordinates[(d3.coordinates["x"] < 16) | (d3.coordinates["x"] >= 97)]
+    with pytest.raises(KaggleFormatError) as exc:
+        check_coordinates(d3, k)
+    assert str(exc.value).count("; ") == 2 and "more" not in str(exc.value)

@@ -266,3 +266,28 @@ def test_the_saved_model_is_the_best_epochs_not_the_last(trained):
     loss = weighted_log_loss(softmax(clf.logits(val.images.numpy())), val.grades.numpy())
     assert loss == pytest.approx(curve["val_weighted_log_loss"].min(), abs=1e-5)
     assert loss == pytest.approx(metrics["val_weighted_log_loss"], abs=1e-5)
+
+
+def test_params_section_is_read_key_by_key(tmp_path):
+    """Every key of params.yaml's classifier section lands, with its type, in the config."""
+    from lumbar import params as P
+    from lumbar.classification.data import Augment
+
+    section = P.load(ROOT / "params.yaml").classifier
+    cfg = TrainConfig.from_params(section, root=tmp_path)
+    for key, value in section.items():
+        got = getattr(cfg, key)
+        if key == "augment":
+            assert isinstance(got, Augment) and got == Augment.from_params(value)
+        elif key == "weights":
+            assert got is None
+        else:
+            assert got == value and type(got) is type(getattr(TrainConfig(), key)), key
+    cfg = TrainConfig.from_params({"arch": "vgg11_bn", "device": "cuda:1", "epochs": "3", "lr": "0.5"})
+    assert (cfg.arch, cfg.device, cfg.epochs, cfg.lr) == ("vgg11_bn", "cuda:1", 3, 0.5)
+    assert TrainConfig.from_params({"augment": {"shift": 0.2}}).augment.shift == 0.2
+    for blank in (None, "", "null"):
+        assert TrainConfig.from_params({"weights": blank}, root=tmp_path).weights is None
+    absolute = tmp_path / "w.pth"
+    assert TrainConfig.from_params({"weights": str(absolute)}, root=ROOT).weights == str(absolute)
+    assert TrainConfig.from_params({"weights": "w.pth"}).weights == "w.pth"  # no root: left as given

@@ -1,7 +1,9 @@
 """Series loader: spatial order, instance map, compressed decoders, rescale, bad files skipped."""
+import re
 import shutil
 
 import numpy as np
+import pydicom
 import pytest
 
 from dicom_fixtures import SAG_IOP, sample, set_raw_value, strip_preamble, write_dicom, write_series
@@ -174,3 +176,16 @@ def test_lazy_pixels_name_the_file_that_fails_later(tmp_path):
     paths[1].write_bytes(b"replaced by junk after the header read")
     with pytest.raises(DicomReadError, match=r"2\.dcm: not a DICOM file"):
         s.pixels()
+
+
+def test_pixel_data_that_cannot_be_decoded_names_the_file(tmp_path):
+    paths = write_series(tmp_path / "s", n=3)
+    ds = pydicom.dcmread(paths[1])
+    ds.PixelData = b"\x00" * 10  # far shorter than 12 x 16 x 2 bytes
+    ds.save_as(paths[1])
+    s = read_series(tmp_path / "s", pixels=False)
+    assert len(s.slices) == 3  # the header is fine
+    with pytest.raises(DicomReadError, match=rf"^{re.escape(str(paths[1]))}: pixel data cannot be decoded: "):
+        s.pixels()
+    full = read_series(tmp_path / "s", pixels=True)
+    assert [p for p, _ in full.skipped] == [str(paths[1])] and "pixel data cannot be decoded" in full.skipped[0][1]

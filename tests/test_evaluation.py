@@ -113,3 +113,11 @@ def test_writes_files_that_re_score_to_its_metrics(setup):
 def test_without_an_oracle_there_is_no_gap_captured(setup):
     m = _run(setup, oracle=False)
     assert "oracle" not in m and "gap_captured" not in m and "score" in m and "prior" in m
+
+
+def test_solution_frame_is_one_hot_integers_and_float_weights():
+    sol = pd.DataFrame({ROW_ID: ["1_a", "1_b", "2_a"], "grade": [0, 2, 1], "weight": [1, 4, 2]})
+    f = E.solution_frame(sol)
+    assert list(f.columns) == [ROW_ID, *SUBMISSION_COLUMNS, "sample_weight"]
+    assert f[list(SUBMISSION_COLUMNS)].to_numpy().tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert all(f[c].dtype.kind == "i" for c in SUBMISSION_COLUMNS) and f["sample_weight"].dtype == np.float64

@@ -47,3 +47,9 @@ def test_nearest_slice_on_read_series_and_parquet_rows(tmp_path):
                           "spacing_row": sl.spacing[0], "spacing_col": sl.spacing[1]} for sl in s.slices])
     assert nearest_slice(rows, (3.0, 2.0, 21.0))[0] == 2
     assert np.allclose(pixel_to_patient(rows.iloc[1], 2, 3), pixel_to_patient(s.slices[1], 2, 3))
+
+
+def test_nearest_slice_of_an_empty_series_says_so():
+    for empty in ([], pd.DataFrame()):
+        with pytest.raises(ValueError, match="^nearest_slice: the series has no slices$"):
+            nearest_slice(empty, (0.0, 0.0, 0.0))

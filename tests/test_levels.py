@@ -245,3 +245,33 @@ def test_a_disc_with_a_tenth_of_the_top_votes_is_a_candidate():
     z = list(DISC_Z.values())
     rows = _rows_at([(z[0], 10.0, "l2_l3", 0.1), (z[1], 10.0, "l2_l3", 0.7), (z[2], 10.0, "l3_l4", 0.7)])
     assert _order(rows) == {"l1_l2": z[0], "l2_l3": z[1], "l3_l4": z[2]}
+
+
+def _foraminal(side: str, named: str, z: float) -> dict:
+    return box(3, 0, f"{side}_neural_foraminal_narrowing_{named}", "foraminal", 0.8, (6.0 + 50) / SP, (150 - z) / SP)
+
+
+def _check_index(out: pd.DataFrame) -> list[str]:
+    g = GROUPS["foraminal"]
+    assert [g.classes[i] for i in out["class_index"]] == list(out["column"])
+    return list(out["column"])
+
+
+def test_foraminal_renaming_keeps_the_side_and_needs_a_point_within_half_a_spacing():
+    frames = {(3, 0): sagittal_frame(15.0)}
+    spacing = DISC_Z["l1_l2"] - DISC_Z["l2_l3"]
+    rows = pd.DataFrame([_foraminal("right", "l1_l2", DISC_Z["l3_l4"] + 0.45 * spacing),   # within half: renamed
+                         _foraminal("left", "l1_l2", DISC_Z["l3_l4"] - 0.45 * spacing),    # within half: renamed
+                         _foraminal("right", "l2_l3", DISC_Z["l5_s1"] - 0.75 * spacing)])  # beyond: kept
+    out = assign_sagittal_levels(rows, spinal_points(), frames, "foraminal")
+    assert _check_index(out) == ["right_neural_foraminal_narrowing_l3_l4", "left_neural_foraminal_narrowing_l3_l4",
+                                 "right_neural_foraminal_narrowing_l2_l3"]
+
+
+def test_foraminal_renaming_works_from_two_points_and_not_from_fewer():
+    frames = {(3, 0): sagittal_frame(15.0)}
+    pts = {lv: p for lv, p in spinal_points().items() if lv in ("l4_l5", "l5_s1")}
+    rows = pd.DataFrame([_foraminal("left", "l2_l3", DISC_Z["l4_l5"] + 3)])
+    assert _check_index(assign_sagittal_levels(rows, pts, frames, "foraminal")) == ["left_neural_foraminal_narrowing_l4_l5"]
+    for fewer in ({"l4_l5": pts["l4_l5"]}, {}):
+        pd.testing.assert_frame_equal(assign_sagittal_levels(rows, fewer, frames, "foraminal"), rows)

@@ -105,3 +105,18 @@ def test_prior_is_weighted_constant_and_beats_uniform():
     np.testing.assert_allclose(row, mass / mass.sum())
     sub = metric.prior_submission(prior, sol["row_id"])
     assert metric.score(sol, sub) < metric.score(sol, _uniform(sol))
+
+
+def test_prior_submission_is_a_submission_frame_of_each_cells_prior():
+    from lumbar.vocabulary import SUBMISSION_COLUMNS
+    labels = _labels({s: {} for s in range(4)})
+    sol = metric.solution_table(labels)
+    prior = metric.prior_table(sol)
+    rows = ["3_spinal_canal_stenosis_l4_l5", "1_left_subarticular_stenosis_l1_l2"]
+    sub = metric.prior_submission(prior, rows)
+    assert list(sub.columns) == ["row_id", *SUBMISSION_COLUMNS] and list(sub.index) == [0, 1]
+    assert sub["row_id"].tolist() == rows
+    np.testing.assert_allclose(sub.iloc[1, 1:].to_numpy(float),
+                               prior.loc["left_subarticular_stenosis_l1_l2", list(SUBMISSION_COLUMNS)].to_numpy(float))
+    with pytest.raises(ValueError, match="^prior table lacks some columns$"):
+        metric.prior_submission(prior.drop(index="spinal_canal_stenosis_l4_l5"), rows)
