@@ -291,3 +291,34 @@ def test_params_section_is_read_key_by_key(tmp_path):
     absolute = tmp_path / "w.pth"
     assert TrainConfig.from_params({"weights": str(absolute)}, root=ROOT).weights == str(absolute)
     assert TrainConfig.from_params({"weights": "w.pth"}).weights == "w.pth"  # no root: left as given
+
+
+def test_fitted_temperature_is_the_optimum_to_a_thousandth():
+    """Against a brute-force search over log T: the bounded refinement must land on the optimum,
+    not merely on the coarse grid's best point (0.1 apart in log T)."""
+    rng = np.random.default_rng(3)
+    grades = rng.choice(3, size=300, p=[0.6, 0.3, 0.1])
+    logits = rng.normal(0, 1, (300, 3)) + 2.5 * np.eye(3)[grades] * (rng.random((300, 1)) < 0.6)
+    fine = np.linspace(-3, 3, 60001)
+    coarse_best = fine[np.argmin([weighted_log_loss(softmax(logits, np.exp(v)), grades) for v in fine[::100]]) * 100]
+    window = fine[(fine > coarse_best - 0.2) & (fine < coarse_best + 0.2)]
+    want = window[np.argmin([weighted_log_loss(softmax(logits, np.exp(v)), grades) for v in window])]
+    got = np.log(fit_temperature(logits, grades))
+    assert abs(got - want) < 1e-3, (got, want)
+    assert abs(got - round(got * 10) / 10) > 1e-3  # not a grid point: the refinement ran
+
+
+def test_prior_mix_is_the_best_share_on_a_grid_of_0_02():
+    from lumbar.classification.calibration import fit_prior_mix
+    rng = np.random.default_rng(5)
+    grades = rng.choice(3, size=400, p=[0.6, 0.3, 0.1])
+    probs = np.full((400, 3), 0.05)
+    right = rng.random(400) < 0.7
+    probs[np.arange(400), np.where(right, grades, (grades + 1) % 3)] = 0.9
+    prior = np.tile([0.6, 0.3, 0.1], (400, 1))
+    grid = np.linspace(0, 1, 1001)
+    want = grid[np.argmin([weighted_log_loss(a * probs + (1 - a) * prior, grades) for a in grid])]
+    got = fit_prior_mix(probs, grades, prior, cap=1.0)
+    assert 0.05 < want < 0.95 and abs(got - want) <= 0.01 + 1e-9
+    assert abs(got * 50 - round(got * 50)) < 1e-9  # a multiple of 0.02
+    assert fit_prior_mix(probs, grades, prior, cap=0.5) == pytest.approx(min(0.5, round(want / 0.01) * 0.01), abs=0.0101)

@@ -1,6 +1,7 @@
 """Levels placed by the spinal boxes: axial slices and foraminal boxes take the level the geometry says."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from lumbar.detection.levels import (assign_axial_levels, assign_sagittal_levels, choose_boxes, level_points,
                                      order_levels)
@@ -275,3 +276,96 @@ def test_foraminal_renaming_works_from_two_points_and_not_from_fewer():
     assert _check_index(assign_sagittal_levels(rows, pts, frames, "foraminal")) == ["left_neural_foraminal_narrowing_l4_l5"]
     for fewer in ({"l4_l5": pts["l4_l5"]}, {}):
         pd.testing.assert_frame_equal(assign_sagittal_levels(rows, fewer, frames, "foraminal"), rows)
+
+
+def test_centre_x_is_the_image_centre_on_tilted_frames_and_read_slices(tmp_path):
+    from dicom_fixtures import write_series
+    from lumbar.detection.levels import _centre_x
+    from lumbar.dicom import read_series
+    a = np.radians(20)  # a sagittal slice turned 20 deg about the vertical: columns run posterior and left
+    f = {**sagittal_frame(5.0), "row_x": float(np.sin(a)), "row_y": float(np.cos(a))}
+    assert _centre_x(f) == pytest.approx(5.0 + np.sin(a) * SP * f["columns"] / 2)
+    s = read_series(write_series(tmp_path / "s", n=2, shape=(12, 16), origin=(7.0, -3.0, 2.0))[0].parent).slices[0]
+    assert _centre_x(s) == pytest.approx(float(pixel_to_patient(s, 8, 6)[0]))
+
+
+def test_level_points_skip_a_box_whose_slice_is_unknown_and_go_on():
+    frames = {(1, 0): sagittal_frame(0.0)}
+    rows = pd.DataFrame([box(1, 5, "spinal_canal_stenosis_l1_l2", "spinal", 0.9, 100, 100),   # slice 5: no frame
+                         box(1, 0, "spinal_canal_stenosis_l2_l3", "spinal", 0.9, 100, 100)])
+    pts = level_points(rows, frames)
+    assert list(pts) == ["l2_l3"] and pts["l2_l3"] == pytest.approx(pixel_to_patient(frames[(1, 0)], 100, 100))
+
+
+def test_nearest_axial_slice_takes_the_first_of_two_equally_near():
+    from lumbar.detection.levels import nearest_axial_slice
+    frames = {(7, 0): axial_frame(10.0), (7, 1): axial_frame(20.0)}
+    key, d = nearest_axial_slice(np.array([0.0, 0.0, 15.0]), frames)
+    assert key == (7, 0) and d == pytest.approx(5.0)
+
+
+def _turned_axial(z: float, deg: float = 30.0) -> dict:
+    """An axial slice at height z turned in-plane: patient x depends on both pixel axes."""
+    a = np.radians(deg)
+    f = axial_frame(z)
+    c, s = float(np.cos(a)), float(np.sin(a))
+    centre = np.array([10.0 + 50, 0.0])  # keep the canal (patient x=0... 10) inside the image
+    return {**f, "row_x": c, "row_y": s, "col_x": -s, "col_y": c,
+            "ipp_x": -(c * 100 - s * 100) * SP + 0.0, "ipp_y": -(s * 100 + c * 100) * SP + 10.0}
+
+
+def _axial_box(series, index, column, conf, patient_x, patient_y, frame):
+    from lumbar.geometry import patient_to_pixel
+    px, py, _ = patient_to_pixel(frame, np.array([patient_x, patient_y, frame["ipp_z"]]))
+    return box(series, index, column, "subarticular", conf, px, py)
+
+
+def test_axial_levels_on_turned_slices_keep_untouched_cells_and_take_the_most_confident_box_per_side():
+    pts = spinal_points()                      # canal at patient x=0, y=10
+    # slices at L2/L3 (no boxes on it), L3/L4 and L5/S1; L1/L2 and L4/L5 have none within max_mm.
+    # None of those stops the levels after them.
+    frames = {(7, 0): _turned_axial(DISC_Z["l3_l4"]), (7, 1): _turned_axial(DISC_Z["l5_s1"]),
+              (7, 2): _turned_axial(DISC_Z["l2_l3"])}
+    f0, f1 = frames[(7, 0)], frames[(7, 1)]
+    rows = pd.DataFrame([
+        _axial_box(7, 0, "left_subarticular_stenosis_l1_l2", 0.3, 12.0, 14.0, f0),   # left of the canal
+        _axial_box(7, 0, "left_subarticular_stenosis_l1_l2", 0.6, 15.0, 6.0, f0),    # left, more confident
+        _axial_box(7, 1, "left_subarticular_stenosis_l2_l3", 0.5, -12.0, 12.0, f1),  # right (x < 0), alone
+    ])
+    best = assign_axial_levels(rows, pts, frames, max_mm=8.0)
+    g = GROUPS["subarticular"]
+    assert list(best.columns) == list(rows.columns) and list(best.index) == list(range(len(best)))
+    assert [g.classes[i] for i in best["class_index"]] == list(best["column"])
+    got = best.set_index("column")["confidence"].to_dict()
+    # the cells placed by geometry, plus the detector's own cells that no level replaced
+    assert got == {"left_subarticular_stenosis_l1_l2": 0.6, "left_subarticular_stenosis_l2_l3": 0.5,
+                   "left_subarticular_stenosis_l3_l4": 0.6, "right_subarticular_stenosis_l5_s1": 0.5}
+
+
+def test_choose_boxes_places_levels_by_the_spinal_points_only_when_level_mm_is_positive():
+    """The path crop, evaluate and predict use: foraminal and axial boxes placed by the spinal points,
+    spinal boxes counted along the spine, whenever crop.level_mm > 0 (any positive value)."""
+    pts = spinal_points()
+    sag = {(3, 0): sagittal_frame(15.0)}
+    foraminal = pd.DataFrame([_foraminal("left", "l2_l3", DISC_Z["l3_l4"] - 9)])  # named one level too high
+    for mm in (0.5, 8.0):
+        assert choose_boxes("foraminal", foraminal, sag, pts, level_mm=mm)["column"].tolist() == \
+            ["left_neural_foraminal_narrowing_l3_l4"]
+    assert choose_boxes("foraminal", foraminal, sag, pts, level_mm=0.0)["column"].tolist() == \
+        ["left_neural_foraminal_narrowing_l2_l3"]
+    assert choose_boxes("foraminal", foraminal, sag, pts)["column"].tolist() == ["left_neural_foraminal_narrowing_l2_l3"]
+
+    ax = {(7, 0): axial_frame(DISC_Z["l4_l5"])}
+    axial = pd.DataFrame([box(7, 0, "left_subarticular_stenosis_l1_l2", "subarticular", 0.5, 140, 120)])
+    assert choose_boxes("subarticular", axial, ax, pts, level_mm=0.5)["column"].tolist() == \
+        ["left_subarticular_stenosis_l1_l2", "left_subarticular_stenosis_l4_l5"]
+    assert choose_boxes("subarticular", axial, ax, pts, level_mm=0.0)["column"].tolist() == \
+        ["left_subarticular_stenosis_l1_l2"]
+
+    mid = {(1, 0): sagittal_frame(0.0)}
+    z = list(DISC_Z.values())
+    spinal = _rows_at([(z[0], 10.0, "l2_l3", 0.3), (z[1], 10.0, "l2_l3", 0.6)])  # two discs named alike
+    assert _levels_at(choose_boxes("spinal", spinal, mid, {}, level_mm=0.5)) == {"l1_l2": z[0], "l2_l3": z[1]}
+    assert _levels_at(choose_boxes("spinal", spinal, mid)) == {"l2_l3": z[1]}
+    empty = choose_boxes("spinal", spinal.iloc[:0], mid, pts, level_mm=8.0)
+    assert empty.empty and list(empty.columns) == list(spinal.columns)
