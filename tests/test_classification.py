@@ -322,3 +322,39 @@ def test_prior_mix_is_the_best_share_on_a_grid_of_0_02():
     assert 0.05 < want < 0.95 and abs(got - want) <= 0.01 + 1e-9
     assert abs(got * 50 - round(got * 50)) < 1e-9  # a multiple of 0.02
     assert fit_prior_mix(probs, grades, prior, cap=0.5) == pytest.approx(min(0.5, round(want / 0.01) * 0.01), abs=0.0101)
+
+
+def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
+    """_epoch's returned loss, with a frozen model (lr 0) and no augmentation: exactly the weighted
+    cross-entropy of the whole training set, however it is cut into batches."""
+    from torch.utils.data import DataLoader
+
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+    from lumbar.classification.data import Augment, augment_batch
+    from lumbar.classification.model import normalize
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
+    ds = CropDataset(crops, rows_for(crops, "train"))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
+    cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    loader = DataLoader(ds, batch_size=7, shuffle=False)
+    got = T._epoch(net, loader, opt, sched, cfg, D.Context(0, 1, torch.device("cpu")), torch.Generator().manual_seed(0))
+    x = normalize(augment_batch(ds.images.float() / 255.0, cfg.augment, torch.Generator().manual_seed(0)))
+    w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32)
+    want = float(torch.nn.functional.cross_entropy(net(x), ds.grades, weight=w))
+    assert len(ds) % 7 and got == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("change", [{"weight_decay": 0.5}, {"dropout": 0.9}, {"batch_size": 8}, {"seed": 1},
+                                    {"lr": 1e-2}])
+def test_each_training_setting_reaches_the_model(tmp_path, change):
+    crops = make_toy_crops(tmp_path / "crops", n_studies=8)
+    base = replace(TOY, epochs=1)
+    _, a = run(tmp_path / "a", crops, base)
+    _, b = run(tmp_path / "b", crops, replace(base, **change))
+    wa, wb = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (a, b))
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa if wa[k].is_floating_point())
