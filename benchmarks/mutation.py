@@ -13,6 +13,7 @@ score = killed / (mutants - equivalent). `mutmut show NAME` prints one mutant's 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -93,7 +94,8 @@ def main() -> None:
     ap.add_argument("--max-children", type=int, default=2)
     args = ap.parse_args()
     if not args.report:
-        subprocess.run([*MUTMUT, "run", "--max-children", str(args.max_children)], cwd=ROOT, check=True)
+        env = {**os.environ, "LUMBAR_MUTATION": "1"}  # tests/conftest.py: Hypothesis without shrinking
+        subprocess.run([*MUTMUT, "run", "--max-children", str(args.max_children)], cwd=ROOT, check=True, env=env)
     status, equiv = results(), equivalents()
     text, _ = table(status, equiv)
     print(text)

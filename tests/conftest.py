@@ -5,7 +5,16 @@ REFERENCE = ROOT.parent / "shared" / "reference" / "rsna2024"
 
 from dataclasses import dataclass  # noqa: E402
 
+import os  # noqa: E402
+
 import pytest  # noqa: E402
+from hypothesis import Phase, settings  # noqa: E402
+
+# Under mutation testing (benchmarks/mutation.py) a failing property is all that counts: skip
+# Hypothesis's shrinking, which can take minutes per mutant and tells mutmut nothing more.
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], derandomize=True)
+if os.environ.get("LUMBAR_MUTATION") or os.environ.get("MUTANT_UNDER_TEST"):
+    settings.load_profile("mutation")
 
 
 @dataclass

@@ -120,3 +120,11 @@ def test_prior_submission_is_a_submission_frame_of_each_cells_prior():
                                prior.loc["left_subarticular_stenosis_l1_l2", list(SUBMISSION_COLUMNS)].to_numpy(float))
     with pytest.raises(ValueError, match="^prior table lacks some columns$"):
         metric.prior_submission(prior.drop(index="spinal_canal_stenosis_l4_l5"), rows)
+
+
+def test_weighted_log_loss_of_one_row_of_none_and_of_unnormalised_rows():
+    assert math.isnan(metric.weighted_log_loss(np.zeros((0, 3)), np.zeros(0, dtype=int)))
+    assert metric.weighted_log_loss([[0.2, 0.3, 0.5]], [2]) == pytest.approx(-math.log(0.5))
+    # rows are renormalised first: [2, 3, 5] is [0.2, 0.3, 0.5]
+    assert metric.weighted_log_loss([[2.0, 3.0, 5.0], [1.0, 1.0, 2.0]], [0, 1]) == pytest.approx(
+        (1 * -math.log(0.2) + 2 * -math.log(0.25)) / 3)

@@ -9,7 +9,6 @@ from PIL import Image
 from scipy import ndimage
 
 from conftest import ROOT
-from lumbar.detection.levels import levels_in_order, order_failure
 from lumbar.dicom import read_series
 from lumbar.realism import (histogram_distance, image_stats, mid_axial, mid_sagittal, real_images, realism_sheet,
                             study_ids)
@@ -77,51 +76,6 @@ def test_histogram_distance_is_zero_for_identical_and_grows_with_difference():
 
 
 # --- levels in order --------------------------------------------------------------------------------
-
-def _chain(levels=LEVELS, x=None, y=None, conf=0.9):
-    g = GROUPS["spinal"]
-    y = y if y is not None else [60.0 + 40 * LEVELS.index(lv) for lv in levels]
-    x = x if x is not None else [100.0] * len(levels)
-    return pd.DataFrame({"class_index": [LEVELS.index(lv) for lv in levels],
-                         "column": [g.classes[LEVELS.index(lv)] for lv in levels],
-                         "confidence": conf, "x1": np.array(x) - 10, "y1": np.array(y) - 8,
-                         "x2": np.array(x) + 10, "y2": np.array(y) + 8})
-
-
-def test_a_vertical_chain_of_five_levels_is_in_order():
-    assert levels_in_order(_chain())
-    assert levels_in_order(_chain(levels=LEVELS[:2] + LEVELS[3:]))  # a missed middle level leaves a gap
-
-
-def test_a_lordotic_curve_is_in_order():
-    angle = np.radians(np.cumsum([0, 8, 12, 15, 20]))  # the chain turns more towards the sacrum
-    x, y = 100 + np.cumsum(40 * np.sin(angle)), 60 + np.cumsum(40 * np.cos(angle))
-    assert levels_in_order(_chain(x=list(x), y=list(y)))
-
-
-def test_swapped_levels_are_not_in_order():
-    d = _chain()
-    d.loc[[1, 2], ["y1", "y2"]] = d.loc[[2, 1], ["y1", "y2"]].to_numpy()
-    assert not levels_in_order(d)
-    assert "order" in order_failure(d)
-
-
-def test_three_levels_are_not_enough():
-    assert not levels_in_order(_chain(levels=LEVELS[:3]))
-    weak = _chain()
-    weak.loc[[0, 4], "confidence"] = 0.01  # named, but not with confidence
-    assert not levels_in_order(weak)
-    assert levels_in_order(weak, min_levels=3)
-
-
-def test_a_box_off_the_line_or_out_of_step_is_not_in_order():
-    for i in (2, 4):  # the middle and an end box moved sideways by one and a half disc steps
-        x = [100.0] * 5
-        x[i] += 60
-        assert not levels_in_order(_chain(x=x)), i
-    y = [60.0, 100.0, 140.0, 150.0, 190.0]  # two boxes on nearly the same disc
-    assert not levels_in_order(_chain(y=y))
-
 
 # --- slices and sheet -------------------------------------------------------------------------------
 
