@@ -9,7 +9,7 @@ LUMBAR = str(Path(sys.executable).with_name("lumbar"))
 def test_help_lists_every_verb():
     res = subprocess.run([LUMBAR, "--help"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    for verb in ("predict", "info", "review", "preset"):
+    for verb in ("predict", "info", "review", "preset", "kaggle-package"):
         assert verb in res.stdout
 
 

@@ -10,7 +10,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("synthetic", "detection", "classification", "crops"),
     ("locate", "located", "crop_sets"),
     ("bundle", "inference"),
-    ("evaluation", "prediction", "report", "review", "cli", "__main__"),
+    ("evaluation", "prediction", "report", "review", "kaggle_package", "kaggle_submit", "cli", "__main__"),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -4,6 +4,8 @@
   lumbar info [--models models/bundle]                                what a model bundle holds
   lumbar review --base main                                           the metrics/params review CI posts
   lumbar preset params-real.yaml                                      lay a preset over params.yaml
+  lumbar kaggle-package [--bundle models/bundle] [--out dist/kaggle-dataset] [--download-deps]
+                                                                      the folder to upload for an offline submission
 
 `predict` needs only a model bundle folder (`dvc repro bundle`, `dvc get ... models/bundle`, or a
 copy of one) and the study folder: no params, no training data.
@@ -20,6 +22,7 @@ from . import params as P
 from .paths import Paths
 
 DEFAULT_MODELS = str(Paths().bundle)
+DEFAULT_KAGGLE_PACKAGE = str(Path("dist") / "kaggle-dataset")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -76,10 +79,30 @@ def _preset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kaggle_package(args: argparse.Namespace) -> int:
+    from .kaggle_package import README, build_package
+
+    if args.python_version and not args.download_deps:
+        print("error: --python-version chooses the wheels --download-deps fetches; pass both", file=sys.stderr)
+        return 2
+    try:
+        built = build_package(args.bundle, args.out, args.project, args.extra_wheels, args.download_deps,
+                              args.python_version)
+    except RuntimeError as exc:  # pip failed: its output says why
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for f in built["files"]:
+        print(f"{Path(args.out) / f}")
+    if not built["code_matches"]:
+        logging.warning("%s: the bundle was built by other inference code than the packaged source", args.bundle)
+    print(f"next: upload {args.out} as a Kaggle dataset ({Path(args.out) / README} says how to run it)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lumbar", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{predict,info,review,preset}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{predict,info,review,preset,kaggle-package}")
     pr = sub.add_parser("predict", help="print the 25 predictions of one study folder")
     pr.add_argument("study_dir", help="a study folder of series folders, e.g. .../test_images/<study_id>")
     pr.add_argument("--models", default=DEFAULT_MODELS, help="model bundle folder (default: %(default)s)")
@@ -96,6 +119,15 @@ def parser() -> argparse.ArgumentParser:
     ps.add_argument("preset")
     ps.add_argument("--target", default=str(P.DEFAULT_PATH))
     ps.set_defaults(run=_preset)
+    kp = sub.add_parser("kaggle-package", help="the folder to upload as a Kaggle dataset: bundle, wheels, submit.py")
+    kp.add_argument("--bundle", default=DEFAULT_MODELS, help="model bundle folder (default: %(default)s)")
+    kp.add_argument("--out", default=DEFAULT_KAGGLE_PACKAGE, help="folder to write (default: %(default)s)")
+    kp.add_argument("--project", default=".", help="checkout whose source is packaged (default: %(default)s)")
+    kp.add_argument("--extra-wheels", help="also copy the *.whl files of this folder (dependency wheels)")
+    kp.add_argument("--download-deps", action="store_true",
+                    help="pip download the wheels a Kaggle notebook lacks, at requirements.txt's pins (needs the network)")
+    kp.add_argument("--python-version", help="with --download-deps: the notebook's Python (e.g. 3.10) when not this one's")
+    kp.set_defaults(run=_kaggle_package)
     return ap
 
 
