@@ -61,6 +61,10 @@ def table(status: dict[str, str], equiv: dict[str, str]) -> tuple[str, float]:
     stale = sorted(set(equiv) - set(status))
     if stale:
         raise SystemExit(f"{EQUIVALENT.name}: {len(stale)} names are not mutants of this code, e.g. {stale[0]}")
+    killed_yet_listed = sorted(n for n in equiv if status[n] in KILLED)
+    if killed_yet_listed:  # a test tells it apart, so it is not equivalent: the list is wrong
+        raise SystemExit(f"{EQUIVALENT.name}: {len(killed_yet_listed)} listed mutants are killed, e.g. "
+                         f"{killed_yet_listed[0]}; remove them")
     per: dict[str, Counter] = defaultdict(Counter)
     for name, st in status.items():
         c = per[module_of(name)]
