@@ -157,8 +157,8 @@ def test_file_without_preamble_is_read(tmp_path, bare):
 
 @pytest.mark.parametrize("junk", [b"PK\x03\x04 a zip", b"study_id,series_id\n1,2\n",
                                   b"\x08\x00\x05\x00" + b"junk that merely starts like a tag" * 4,
-                                  b"\x02\x00\x00\x00" + bytes(range(256))],
-                         ids=["zip", "text", "group-0008-junk", "group-0002-junk"])
+                                  b"\x02\x00\x00\x00" + bytes(range(256)), b"a", b""],
+                         ids=["zip", "text", "group-0008-junk", "group-0002-junk", "one-byte", "empty"])
 def test_non_dicom_still_refused(tmp_path, junk):
     d = tmp_path / "s"
     write_series(d, n=2)

@@ -82,3 +82,17 @@ def test_the_limits_are_inclusive_and_configurable():
     x, yy = 100 + np.cumsum(40 * np.sin(angle)), 60 + np.cumsum(40 * np.cos(angle))
     assert levels_in_order(_chain(x=list(x), y=list(yy)))
     assert not levels_in_order(_chain(x=list(x), y=list(yy)), max_turn_deg=20)
+
+
+def test_order_failure_edges():
+    d = _chain(y=[60.0, 100.0, 100.0, 140.0, 180.0], x=[100.0, 100.0, 140.0, 140.0, 140.0])  # a flat step
+    assert order_failure(d) == "levels not in cranio-caudal order (centre y not increasing)"
+    tiny = _chain(y=[60.0, 100.0, 100.5, 140.0, 180.0])  # downward, if barely: in order, but uneven
+    assert order_failure(tiny).startswith("uneven steps")
+    x = [100.0] * 5
+    x[2] += 12  # 12 px off a 40 px step turns the chain by 33 deg: off the line
+    assert order_failure(_chain(x=x)).startswith("centres off one smooth line (turns 33 deg")
+    short = _chain(y=[60.0, 100.0, 140.0, 160.0, 200.0])  # one step exactly half the median
+    assert levels_in_order(short) and not levels_in_order(short, step_range=(0.51, 2.0))
+    bend = _chain(y=[60.0, 100.0, 140.0, 180.0, 220.0], x=[100.0, 100.0, 100.0, 140.0, 180.0])  # turns 45 deg
+    assert levels_in_order(bend, max_turn_deg=45.0) and not levels_in_order(bend, max_turn_deg=44.9)

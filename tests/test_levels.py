@@ -263,7 +263,7 @@ def test_foraminal_renaming_keeps_the_side_and_needs_a_point_within_half_a_spaci
     spacing = DISC_Z["l1_l2"] - DISC_Z["l2_l3"]
     rows = pd.DataFrame([_foraminal("right", "l1_l2", DISC_Z["l3_l4"] + 0.45 * spacing),   # within half: renamed
                          _foraminal("left", "l1_l2", DISC_Z["l3_l4"] - 0.45 * spacing),    # within half: renamed
-                         _foraminal("right", "l2_l3", DISC_Z["l5_s1"] - 0.75 * spacing)])  # beyond: kept
+                         _foraminal("right", "l2_l3", DISC_Z["l5_s1"] - 0.6 * spacing)])  # beyond: kept
     out = assign_sagittal_levels(rows, spinal_points(), frames, "foraminal")
     assert _check_index(out) == ["right_neural_foraminal_narrowing_l3_l4", "left_neural_foraminal_narrowing_l3_l4",
                                  "right_neural_foraminal_narrowing_l2_l3"]
@@ -369,3 +369,12 @@ def test_choose_boxes_places_levels_by_the_spinal_points_only_when_level_mm_is_p
     assert _levels_at(choose_boxes("spinal", spinal, mid)) == {"l2_l3": z[1]}
     empty = choose_boxes("spinal", spinal.iloc[:0], mid, pts, level_mm=8.0)
     assert empty.empty and list(empty.columns) == list(spinal.columns)
+
+
+def test_a_foraminal_box_exactly_half_a_spacing_from_a_point_is_renamed():
+    frames = {(3, 0): sagittal_frame(15.0)}
+    spacing = DISC_Z["l1_l2"] - DISC_Z["l2_l3"]
+    on_line = box(3, 0, "left_neural_foraminal_narrowing_l1_l2", "foraminal", 0.8, (10.0 + 50) / SP,
+                  (150 - DISC_Z["l3_l4"] + 0.5 * spacing) / SP)  # same y as the points, z exactly half-way down
+    out = assign_sagittal_levels(pd.DataFrame([on_line]), spinal_points(), frames, "foraminal")
+    assert _check_index(out) == ["left_neural_foraminal_narrowing_l3_l4"]

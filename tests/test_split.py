@@ -191,13 +191,13 @@ def test_strata_keys_have_their_defined_values():
 
 def test_usable_key_pools_rare_classes_and_falls_back_to_coarser_keys():
     from lumbar.split import usable_key
-    k = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3])
+    k = np.array([0, 0, 0, 1, 1, 1, 1, 2, 3, 3])
     # class 2 (1 member) is rare at min_count 2: pooled alone it is still too small -> joins the largest
-    # class (0, first of the largest); 3 (2 members) is kept
+    # class (1); 3 (2 members) is kept
     got = usable_key([k], min_count=2)
-    assert got.tolist() == [0, 0, 0, 1, 1, 1, 0, 3, 3]
+    assert got.tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 3, 3]
     # at min_count 3, classes 2 and 3 are both rare; their pool (3 members) is big enough -> new class 4
-    assert usable_key([k], min_count=3).tolist() == [0, 0, 0, 1, 1, 1, 4, 4, 4]
+    assert usable_key([k], min_count=3).tolist() == [0, 0, 0, 1, 1, 1, 1, 4, 4, 4]
     # exactly min_count members is enough (not rare)
     assert usable_key([np.array([5, 5, 7, 7])], min_count=2).tolist() == [5, 5, 7, 7]
     # every class rare: pooled into one class, which is usable when big enough
@@ -223,3 +223,14 @@ def test_bad_split_params_are_named_with_their_value(kw, message):
 def test_labels_without_study_id_are_refused():
     with pytest.raises(ValueError, match="labels lack column 'study_id'"):
         make_split(fake_labels(20).drop(columns=[STUDY_ID]), holdout=0.2, folds=5, val_fold=0, seed=0)
+
+
+def test_studies_in_lists_the_named_splits_sorted_and_refuses_unknown_names(split):
+    from lumbar.split import studies_in
+    train = studies_in(split, "train")
+    both = studies_in(split, "val", "train")
+    assert train == sorted(split.loc[split[SPLIT] == "train", STUDY_ID].astype(int))
+    assert both == sorted(split.loc[split[SPLIT] != "holdout", STUDY_ID].astype(int)) and len(both) > len(train)
+    assert all(isinstance(s, int) for s in both) and studies_in(split) == []
+    with pytest.raises(ValueError, match=r"^unknown split 'test' \(expected one of \('train', 'val', 'holdout'\)\)$"):
+        studies_in(split, "train", "test")
