@@ -37,25 +37,32 @@ def setup(tmp_path, monkeypatch):
              for _, r in labels.iterrows()}
     pd.DataFrame({STUDY_ID: [1, 2], "split": ["holdout", "train"], "fold": [-1, 0]}).to_csv(
         tmp_path / "split.csv", index=False)
-    oracle = pd.concat([_probs(s, truth[s], 0.9) for s in (1, 2)])
+    oracle = pd.concat([_probs(s, truth[s], 0.8) for s in (1, 2)])
     oracle.drop(columns="source").to_csv(tmp_path / "oracle.csv", index=False)
     spinal = "spinal_canal_stenosis_l4_l5"
     box = pd.DataFrame([[1, "spinal", spinal, 11, 1, 2, 8.0, 6.0, 9.0, 7.0, 0.9, 0.5, 0.5]], columns=list(BOX_COLUMNS))
     bundle = SimpleNamespace(prior=pd.DataFrame([PRIOR] * len(LABEL_COLUMNS), index=list(LABEL_COLUMNS),
                                                 columns=list(SUBMISSION_COLUMNS)))
     seen = []
+    setup = SimpleNamespace(no_boxes=False)
 
     def predict(b, study_id, listed, study_dir):
         assert b is bundle and sorted(set(listed[STUDY_ID])) == [study_id] and study_dir.name == str(study_id)
         seen.append(study_id)
         study = SimpleNamespace(series={11: SimpleNamespace(instance_numbers=[3, 2, 1])})
         pred = StudyPrediction(study_id, _probs(study_id, truth[study_id], 0.7, prior_cols=[LABEL_COLUMNS[0]]),
-                               box if study_id == 1 else box.iloc[:0])
-        return pred, study
+                               box.iloc[:0] if setup.no_boxes else box)
+        return pred, None if setup.no_boxes else study  # None: a study that could not be read
 
-    monkeypatch.setattr(E.Bundle, "load", classmethod(lambda cls, d: bundle))
+    def load(cls, d):
+        assert Path(d) == tmp_path / "bundle"
+        return bundle
+
+    monkeypatch.setattr(E.Bundle, "load", classmethod(load))
     monkeypatch.setattr(E, "predict_dicom_study", predict)
-    return SimpleNamespace(tmp=tmp_path, kaggle=kaggle, labels=labels, truth=truth, oracle=oracle, seen=seen)
+    setup.__dict__.update(tmp=tmp_path, kaggle=kaggle, labels=labels, truth=truth, oracle=oracle, seen=seen,
+                          prior=bundle.prior)
+    return setup
 
 
 def _run(s, oracle=True, out="deep/eval"):
@@ -70,7 +77,7 @@ def test_scores_the_holdout_beside_prior_and_oracle(setup):
     rows = solution[ROW_ID]
     subs = {"score": _probs(1, setup.truth[1], 0.7).drop(columns="source"),
             "prior": pd.DataFrame({ROW_ID: rows, **{c: PRIOR[i] for i, c in enumerate(SUBMISSION_COLUMNS)}}),
-            "oracle": _probs(1, setup.truth[1], 0.9).drop(columns="source")}
+            "oracle": _probs(1, setup.truth[1], 0.8).drop(columns="source")}
     want = {k: score_parts(solution, v) for k, v in subs.items()}
     for name in subs:
         assert m[name] == {k: round(v, 5) for k, v in want[name].items()}, name
@@ -98,7 +105,11 @@ def test_writes_files_that_re_score_to_its_metrics(setup):
     assert set(sol[ROW_ID]) <= set(preds[ROW_ID]) and preds[ROW_ID].str.startswith("1_").all()
     assert np.allclose(preds[list(SUBMISSION_COLUMNS)].max(axis=1), 0.7)  # written at full precision
     cells = pd.read_csv(out / "cells.csv")
-    assert (cells["source"] == "prior").sum() == 1
+    assert list(cells.columns) == [ROW_ID, *SUBMISSION_COLUMNS, "source"] and (cells["source"] == "prior").sum() == 1
+    assert all(cells[c].dtype == np.float64 for c in SUBMISSION_COLUMNS)
+    for name in ("predictions.csv", "cells.csv"):  # six decimals, as the submission is written
+        text = (out / name).read_text()
+        assert ",0.150000," in text and "0.1500000000" not in text, name
     solution = solution_table(setup.labels[setup.labels[STUDY_ID] == 1])
     for g in GROUPS:
         conf = pd.read_csv(out / f"confusion_{g}.csv")
@@ -121,3 +132,19 @@ def test_solution_frame_is_one_hot_integers_and_float_weights():
     assert list(f.columns) == [ROW_ID, *SUBMISSION_COLUMNS, "sample_weight"]
     assert f[list(SUBMISSION_COLUMNS)].to_numpy().tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     assert all(f[c].dtype.kind == "i" for c in SUBMISSION_COLUMNS) and f["sample_weight"].dtype == np.float64
+
+
+def test_an_oracle_no_better_than_the_prior_gives_no_gap_captured(setup):
+    solution = solution_table(setup.labels[setup.labels[STUDY_ID] == 1])
+    prior = pd.DataFrame({ROW_ID: solution[ROW_ID], **{c: PRIOR[i] for i, c in enumerate(SUBMISSION_COLUMNS)}})
+    prior.to_csv(setup.tmp / "oracle.csv", index=False)
+    m = _run(setup)
+    assert m["oracle"] == m["prior"] and m["gap_captured"] is None
+    assert m["interval"]["gap_captured"] == [None, None]  # and evaluate does not abort on it
+
+
+def test_studies_without_boxes_or_volumes_still_score(setup):
+    setup.no_boxes = True
+    m = _run(setup)
+    assert m["holdout_studies"] == 1 and m["score"]["score"] > 0
+    assert m["detection"]["spinal"] == {"points": 1, "located": 0.0, "slice_within_1": 0.0, "inside_box": 0.0}

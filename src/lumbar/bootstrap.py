@@ -65,10 +65,13 @@ def bootstrap(solution: pd.DataFrame, submissions: Mapping[str, pd.DataFrame], n
     return {name: replicate_scores(loss, wsum, counts) for name, (loss, wsum, _) in sums.items()}
 
 
-def interval(values: np.ndarray, level: float = 0.95) -> list[float]:
-    """The central `level` percentile interval of bootstrap replicates (NaN-free)."""
+def interval(values: np.ndarray, level: float = 0.95) -> list[float | None]:
+    """The central `level` percentile interval of bootstrap replicates (NaN-free); [None, None] when
+    no replicate has a value (gap_captured of an oracle that is never better than the prior)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
+    if not len(v):
+        return [None, None]
     lo, hi = np.percentile(v, [50 * (1 - level), 50 * (1 + level)])
     return [round(float(lo), 4), round(float(hi), 4)]
 
