@@ -234,3 +234,11 @@ def test_studies_in_lists_the_named_splits_sorted_and_refuses_unknown_names(spli
     assert all(isinstance(s, int) for s in both) and studies_in(split) == []
     with pytest.raises(ValueError, match=r"^unknown split 'test' \(expected one of \('train', 'val', 'holdout'\)\)$"):
         studies_in(split, "train", "test")
+
+
+def test_integer_columns_a_single_holdout_study_and_exactly_one_study_per_fold():
+    s = make_split(fake_labels(20), holdout=0.05, folds=5, val_fold=0, seed=0)  # round(0.05 * 20) = 1
+    assert summarize(s)["holdout"] == 1
+    assert s[STUDY_ID].dtype == np.int64 and s[FOLD].dtype == np.int64
+    six = make_split(fake_labels(6), holdout=1 / 6, folds=5, val_fold=0, seed=0)  # 5 left for 5 folds
+    assert sorted(six.loc[six[FOLD] >= 0, FOLD]) == [0, 1, 2, 3, 4]
