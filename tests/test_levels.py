@@ -282,9 +282,10 @@ def test_centre_x_is_the_image_centre_on_tilted_frames_and_read_slices(tmp_path)
     from dicom_fixtures import write_series
     from lumbar.detection.levels import _centre_x
     from lumbar.dicom import read_series
-    a = np.radians(20)  # a sagittal slice turned 20 deg about the vertical: columns run posterior and left
-    f = {**sagittal_frame(5.0), "row_x": float(np.sin(a)), "row_y": float(np.cos(a))}
-    assert _centre_x(f) == pytest.approx(5.0 + np.sin(a) * SP * f["columns"] / 2)
+    a, b = np.radians(20), np.radians(10)  # turned about the vertical and about the AP axis
+    f = {**sagittal_frame(5.0), "row_x": float(np.sin(a)), "row_y": float(np.cos(a)),
+         "col_x": float(np.sin(b)), "col_z": float(-np.cos(b))}
+    assert _centre_x(f) == pytest.approx(5.0 + np.sin(a) * SP * f["columns"] / 2 + np.sin(b) * SP * f["rows"] / 2)
     s = read_series(write_series(tmp_path / "s", n=2, shape=(12, 16), origin=(7.0, -3.0, 2.0))[0].parent).slices[0]
     assert _centre_x(s) == pytest.approx(float(pixel_to_patient(s, 8, 6)[0]))
 
@@ -378,3 +379,33 @@ def test_a_foraminal_box_exactly_half_a_spacing_from_a_point_is_renamed():
                   (150 - DISC_Z["l3_l4"] + 0.5 * spacing) / SP)  # same y as the points, z exactly half-way down
     out = assign_sagittal_levels(pd.DataFrame([on_line]), spinal_points(), frames, "foraminal")
     assert _check_index(out) == ["left_neural_foraminal_narrowing_l3_l4"]
+
+
+def test_axial_edges_a_slice_exactly_max_mm_away_and_a_box_exactly_on_the_canal():
+    pts = spinal_points()                                       # canal at patient x = 0
+    frames = {(7, 0): axial_frame(DISC_Z["l4_l5"] + 8.0)}       # exactly max_mm from L4/L5
+    on_canal = box(7, 0, "left_subarticular_stenosis_l1_l2", "subarticular", 0.5, 100, 120)  # patient x = 0.0
+    got = assign_axial_levels(pd.DataFrame([on_canal]), pts, frames, max_mm=8.0)
+    assert sorted(got["column"]) == ["left_subarticular_stenosis_l1_l2", "right_subarticular_stenosis_l4_l5"]
+
+
+def test_axial_sides_use_both_pixel_axes_of_a_turned_slice():
+    pts = spinal_points()
+    frames = {(7, 0): _turned_axial(DISC_Z["l3_l4"])}
+    b = _axial_box(7, 0, "right_subarticular_stenosis_l1_l2", 0.5, 2.0, 10.0, frames[(7, 0)])  # 2 mm left of it
+    assert (b["y1"] + b["y2"]) / 2 > 50  # far enough down the image that the row index matters
+    got = assign_axial_levels(pd.DataFrame([b]), pts, frames, max_mm=8.0)
+    assert "left_subarticular_stenosis_l3_l4" in set(got["column"])
+
+
+def test_order_levels_defaults_to_the_spinal_group_and_keeps_a_disc_at_exactly_min_share():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0], 10.0, "l2_l3", 0.1), (z[1], 10.0, "l2_l3", 1.0), (z[2], 10.0, "l3_l4", 1.0)])
+    assert _levels_at(order_levels(rows, {(1, 0): sagittal_frame(0.0)})) == \
+        {"l1_l2": z[0], "l2_l3": z[1], "l3_l4": z[2]}
+
+
+def test_boxes_of_one_disc_10_mm_apart_are_one_disc():
+    z = list(DISC_Z.values())
+    rows = _rows_at([(z[0] + 5, 10.0, "l1_l2", 0.5), (z[0] - 5, 10.0, "l2_l3", 0.3), (z[1], 10.0, "l2_l3", 0.5)])
+    assert _order(rows) == {"l1_l2": z[0] + 5, "l2_l3": z[1]}

@@ -242,3 +242,13 @@ def test_integer_columns_a_single_holdout_study_and_exactly_one_study_per_fold()
     assert s[STUDY_ID].dtype == np.int64 and s[FOLD].dtype == np.int64
     six = make_split(fake_labels(6), holdout=1 / 6, folds=5, val_fold=0, seed=0)  # 5 left for 5 folds
     assert sorted(six.loc[six[FOLD] >= 0, FOLD]) == [0, 1, 2, 3, 4]
+
+
+def test_a_holdout_smaller_than_the_strata_is_still_drawn_from_the_seed():
+    """One holdout study and several strata: StratifiedShuffleSplit refuses, the plain draw takes
+    over, and it is as deterministic as the stratified one."""
+    labels = fake_labels(10, seed=3)
+    a = make_split(labels, holdout=0.1, folds=3, val_fold=0, seed=5)
+    assert summarize(a)["holdout"] == 1
+    for _ in range(3):
+        pd.testing.assert_frame_equal(a, make_split(labels, holdout=0.1, folds=3, val_fold=0, seed=5))
