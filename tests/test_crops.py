@@ -58,3 +58,21 @@ def test_non_square_pixels_give_a_square_crop_of_the_same_anatomy(spacing):
     assert abs(xs.mean() - 19.5) < 1 and abs(ys.mean() - 19.5) < 1
     x1, y1, x2, y2 = box_around(120, 80, 20.0, spacing)
     assert (x2 - x1, y2 - y1) == pytest.approx((20.0 / sc, 20.0 / sr))
+
+
+def test_crop_box_takes_its_neighbours_from_its_own_stack():
+    """Slices 0-1 are one stack, 2-4 another: slice 2's upper neighbour repeats slice 2, not slice 1."""
+    from lumbar.crops import CropSpec, crop_box
+    vol = np.stack([np.full((40, 40), 10 * (k + 1), np.uint8) for k in range(5)])
+    spec = CropSpec(size=16, side_mm=10.0)
+    got = crop_box(vol, 2, (15.0, 15.0, 25.0, 25.0), (0.5, 0.5), spec, bounds=(2, 5))
+    assert [int(c[8, 8]) for c in got] == [30, 30, 40]
+    whole = crop_box(vol, 2, (15.0, 15.0, 25.0, 25.0), (0.5, 0.5), spec)
+    assert [int(c[8, 8]) for c in whole] == [20, 30, 40]
+
+
+def test_stack_bounds_of_the_first_and_last_slice():
+    from lumbar.dicom import Series, stack_bounds
+    assert stack_bounds([0, 0, 0], 0) == (0, 3) and stack_bounds([0, 0, 0], 2) == (0, 3)
+    assert stack_bounds([0, 0, 1, 1], 0) == (0, 2) and stack_bounds([0, 0, 1, 1], 3) == (2, 4)
+    assert Series([]).pixels().dtype == np.int16
