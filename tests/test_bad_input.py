@@ -267,3 +267,10 @@ def test_strict_check_raises_with_the_first_three_problems_and_counts_the_rest(t
     with pytest.raises(KaggleFormatError) as exc:
         check_coordinates(d3, k)
     assert str(exc.value).count("; ") == 2 and "more" not in str(exc.value)
+
+
+def test_a_path_like_series_id_is_refused_by_its_name(tmp_path):
+    from lumbar.kaggle import series_image_dir
+    with pytest.raises(KaggleFormatError, match="refusing series_id '../x'"):
+        series_image_dir(tmp_path, "train", 1, "../x")
+    assert series_image_dir(tmp_path, "train", 1, "007") == tmp_path / "train_images" / "1" / "7"

@@ -189,3 +189,118 @@ def test_pixel_data_that_cannot_be_decoded_names_the_file(tmp_path):
         s.pixels()
     full = read_series(tmp_path / "s", pixels=True)
     assert [p for p, _ in full.skipped] == [str(paths[1])] and "pixel data cannot be decoded" in full.skipped[0][1]
+
+
+def test_monochrome1_inversion_does_not_overflow_the_stored_type(tmp_path):
+    pix = np.array([[10000, 20000], [40000, 60000]], dtype=np.uint16)  # max + min > 65535
+    path = write_dicom(tmp_path / "m.dcm", pix, (0, 0, 0))
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.BitsStored, ds.HighBit = 16, 15
+    ds.save_as(path)
+    _, arr = read_slice(path)
+    assert arr.dtype == np.uint16 and arr.tolist() == [[60000, 50000], [30000, 10000]]
+
+
+@pytest.mark.parametrize("slope, intercept, kind, first", [
+    (1, 0, "u", 7),             # identity: the stored array as it is
+    (1, -1024, "i", 7 - 1024),  # CT-style intercept with slope 1
+    (2, 0, "i", 14),
+    (0.5, 0, "f", 3.5),         # non-integral slope, integral intercept: float
+    (1, 0.5, "f", 7.5),
+])
+def test_rescale_cases(tmp_path, slope, intercept, kind, first):
+    pix = np.full((12, 16), 7, dtype=np.uint16)
+    _, a = read_slice(write_dicom(tmp_path / "a.dcm", pix, (0, 0, 0), slope=slope, intercept=intercept))
+    assert a.dtype.kind == kind and a[0, 0] == pytest.approx(first)
+    if kind == "u":
+        assert a.dtype == np.uint16
+    if kind == "f":
+        assert a.dtype == np.float32
+
+
+def test_a_colour_image_is_refused_by_name(tmp_path):
+    path = write_dicom(tmp_path / "rgb.dcm", np.zeros((12, 16), np.uint16), (0, 0, 0))
+    ds = pydicom.dcmread(path)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.PixelData = np.zeros((12, 16, 3), np.uint16).tobytes()
+    ds.save_as(path)
+    with pytest.raises(DicomReadError, match=rf"^{re.escape(str(path))}: expected one 2-D grey image, got pixel "
+                                             r"array of shape \(12, 16, 3\)$"):
+        read_slice(path)
+
+
+def test_undecodable_reasons_name_the_exception_and_drop_the_path(tmp_path):
+    paths = write_series(tmp_path / "s", n=2)
+    ds = pydicom.dcmread(paths[1])
+    ds.PixelData = b"\x00" * 10
+    ds.save_as(paths[1])
+    write_dicom(tmp_path / "s" / "9.dcm", np.zeros((12, 16)), (0, 0, 9), instance=9,
+                transfer_syntax="1.2.840.10008.1.2.4.100")
+    s = read_series(tmp_path / "s", pixels=True)
+    reasons = dict(s.skipped)
+    assert re.match(r"pixel data cannot be decoded: [A-Za-z]+(Error|Exception): ", reasons[str(paths[1])])
+    assert "NoneType" not in reasons[str(paths[1])]
+    assert reasons[str(tmp_path / "s" / "9.dcm")].startswith("transfer syntax ")
+
+
+def test_mixed_integer_and_float_slices_stack_as_float32(tmp_path):
+    d = tmp_path / "s"
+    write_dicom(d / "1.dcm", np.full((4, 4), 10, np.uint16), (0, 0, 0), instance=1)
+    write_dicom(d / "2.dcm", np.full((4, 4), 10, np.uint16), (4, 0, 0), instance=2, slope=0.5, intercept=0)
+    s = read_series(d)
+    px = s.pixels()
+    assert px.dtype == np.float32 and sorted(px[:, 0, 0].tolist()) == [5.0, 10.0]
+    assert read_series(tmp_path / "none").pixels().shape == (0, 0, 0)
+
+
+def test_a_series_made_without_stacks_is_one_stack(tmp_path):
+    from lumbar.dicom import Series
+    s = read_series(tmp_path / "x")
+    paths = write_series(tmp_path / "s", n=3)
+    slices = read_series(tmp_path / "s", pixels=False).slices
+    one = Series(slices)
+    assert one.stacks == [0, 0, 0] and one.n_stacks == 1 and one.bounds() == [(0, 3)] * 3
+    assert s.stacks == [] and len(paths) == 3
+
+
+def _axial_stack(d, start, zs, iop=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0)):
+    for k, z in enumerate(zs):
+        write_dicom(d / f"{start + k}.dcm", np.zeros((4, 4), np.uint16), (0.0, 0.0, z), iop, instance=start + k)
+
+
+@pytest.mark.parametrize("zs, groups", [
+    ([0.0, 4.0, 8.0, 30.0], [3, 1]),              # a last block of one slice
+    ([-30.0, 0.0, 4.0, 8.0], [1, 3]),             # a first block of one slice
+    ([0.0, 0.9, 1.8, 2.7, 5.7, 6.6], [4, 2]),     # thin slices: a 3 mm gap is still a gap
+    ([0.0, 0.3, 0.6, 1.5, 1.8], [3, 2]),          # 0.3 mm slices, 0.9 mm gap
+])
+def test_stacks_split_at_gaps_whatever_the_slice_spacing(tmp_path, zs, groups):
+    _axial_stack(tmp_path / "s", 1, zs)
+    s = read_series(tmp_path / "s", pixels=False)
+    sizes = [s.stacks.count(k) for k in sorted(set(s.stacks))]
+    assert sizes == groups and [float(x.position[2]) for x in s.slices] == sorted(zs)
+
+
+def test_slightly_non_unit_orientations_are_still_one_stack(tmp_path):
+    _axial_stack(tmp_path / "s", 1, [0.0, 4.0, 8.0, 12.0], iop=(0.97, 0.0, 0.0, 0.0, 0.97, 0.0))
+    assert read_series(tmp_path / "s", pixels=False).n_stacks == 1
+
+
+def test_series_normal_is_the_mean_slice_normal(tmp_path):
+    d = tmp_path / "s"
+    _axial_stack(d, 1, [0.0, 4.0, 8.0])                                      # 3 slices, normal +z
+    a = np.radians(10)
+    _axial_stack(d, 10, [60.0, 64.0], iop=(1.0, 0.0, 0.0, 0.0, float(np.cos(a)), float(np.sin(a))))  # 2, tilted
+    s = read_series(d, pixels=False)
+    mean = np.mean([x.normal / np.linalg.norm(x.normal) for x in s.slices], axis=0)
+    np.testing.assert_allclose(s.normal, mean / np.linalg.norm(mean), atol=1e-12)
+
+
+def test_opposite_stacks_that_cancel_out_do_not_break_the_reader(tmp_path):
+    d = tmp_path / "s"
+    _axial_stack(d, 1, [0.0, 4.0])
+    _axial_stack(d, 10, [40.0, 44.0], iop=(1.0, 0.0, 0.0, 0.0, -1.0, 0.0))  # normal -z
+    s = read_series(d, pixels=False)
+    assert s.n_stacks == 2 and len(s.slices) == 4 and np.isfinite(s.normal).all()
+    assert abs(float(np.linalg.norm(s.normal)) - 1) < 1e-9
