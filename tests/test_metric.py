@@ -128,3 +128,45 @@ def test_weighted_log_loss_of_one_row_of_none_and_of_unnormalised_rows():
     # rows are renormalised first: [2, 3, 5] is [0.2, 0.3, 0.5]
     assert metric.weighted_log_loss([[2.0, 3.0, 5.0], [1.0, 1.0, 2.0]], [0, 1]) == pytest.approx(
         (1 * -math.log(0.2) + 2 * -math.log(0.25)) / 3)
+
+
+def _sol():
+    return metric.solution_table(_labels({1: {"spinal_canal_stenosis_l4_l5": "Severe"}, 2: {}}))
+
+
+def test_solution_table_columns_and_types():
+    sol = _sol()
+    assert list(sol.columns) == ["row_id", STUDY_ID, "column", "group", "grade", "weight"]
+    assert sol[STUDY_ID].dtype == np.int64 and list(sol.index) == list(range(len(sol)))
+    assert sol["row_id"].is_monotonic_increasing
+
+
+def test_submission_problems_are_named_exactly():
+    sol = _sol()
+    sub = _uniform(sol)
+    dup = pd.concat([sub, sub.iloc[[5, 3]]], ignore_index=True)
+    with pytest.raises(ValueError, match=rf"^duplicate row_id in submission: '{sub['row_id'][5]}'$"):
+        metric.score(sol, dup)
+    for value, message in ((np.nan, "submission has non-finite probabilities"),
+                           (-0.1, "submission has negative probabilities")):
+        bad = sub.copy()
+        bad.loc[2, "moderate"] = value
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            metric.score(sol, bad)
+    zero = sub.copy()
+    zero.loc[4, ["normal_mild", "moderate", "severe"]] = 0.0
+    with pytest.raises(ValueError, match="^submission has a row whose probabilities sum to 0$"):
+        metric.score(sol, zero)
+    with pytest.raises(ValueError, match="^solution has no scored spinal rows$"):
+        metric.score_parts(sol[sol["group"] != "spinal"], sub)
+
+
+def test_certain_predictions_are_clipped_not_infinite():
+    sol = _sol()
+    sub = _uniform(sol)
+    sub.loc[:, ["normal_mild", "moderate", "severe"]] = [1.0, 0.0, 0.0]  # zeros are allowed, and certain
+    parts = metric.score_parts(sol, sub)
+    assert all(math.isfinite(v) for v in parts.values())
+    sure_severe = sub.copy()
+    sure_severe.loc[:, ["normal_mild", "moderate", "severe"]] = [0.0, 0.0, 1.0]
+    assert math.isfinite(metric.score_parts(sol, sure_severe)["any_severe_spinal"])
