@@ -2,6 +2,7 @@
 leaves the rest of the run unharmed."""
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -274,3 +275,8 @@ def test_a_path_like_series_id_is_refused_by_its_name(tmp_path):
     with pytest.raises(KaggleFormatError, match="refusing series_id '../x'"):
         series_image_dir(tmp_path, "train", 1, "../x")
     assert series_image_dir(tmp_path, "train", 1, "007") == tmp_path / "train_images" / "1" / "7"
+
+
+def test_id_zero_is_a_valid_id():
+    from lumbar.kaggle import series_image_dir
+    assert series_image_dir(Path("/k"), "train", 0, 0) == Path("/k/train_images/0/0")

@@ -358,3 +358,51 @@ def test_each_training_setting_reaches_the_model(tmp_path, change):
     _, b = run(tmp_path / "b", crops, replace(base, **change))
     wa, wb = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in (a, b))
     assert any(not torch.equal(wa[k], wb[k]) for k in wa if wa[k].is_floating_point())
+
+
+def test_saved_files_carry_the_group_the_live_folder_and_six_decimals(trained):
+    tmp, _, metrics, model = trained
+    assert load_classifier(model).group == "spinal"
+    assert (tmp / "live" / "plots" / "metrics" / "train_loss.tsv").is_file()
+    floats = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    assert floats and all(round(v, 6) == v for v in floats.values())
+    assert any(v != round(v) for v in floats.values())  # not rounded to integers
+    assert json.loads((tmp / "metrics.json").read_text()) == metrics
+
+
+def test_training_order_is_a_seeded_shuffle(tmp_path):
+    """The loader draws the training crops in a seeded random order (the same for the same seed),
+    not in file order."""
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=8))
+
+    class Recording(CropDataset):
+        def __init__(self, *a):
+            super().__init__(*a)
+            self.seen: list[int] = []
+
+        def __getitem__(self, i):
+            self.seen.append(int(i))
+            return super().__getitem__(i)
+
+    orders = []
+    for _ in range(2):
+        ds = Recording(crops, rows_for(crops, "train"))
+        val = CropDataset(crops, rows_for(crops, "val"))
+        T.seed_everything(0)
+        T._fit(build_model("vgg11_bn", 0.125), ds, val, replace(TOY, epochs=1, batch_size=8),
+               D.Context(0, 1, torch.device("cpu")), None, "spinal")
+        orders.append(ds.seen)
+    assert orders[0] == orders[1] and sorted(orders[0]) == list(range(len(orders[0])))
+    assert orders[0] != sorted(orders[0])
+
+
+def test_default_prior_mix_cap_is_one():
+    from lumbar.classification.calibration import fit_prior_mix
+    rng = np.random.default_rng(1)
+    grades = rng.choice(3, size=200)
+    probs = np.eye(3)[grades] * 0.9 + 0.05  # a very good model: the best share is the largest allowed
+    prior = np.tile([0.6, 0.3, 0.1], (200, 1))
+    assert fit_prior_mix(probs, grades, prior) == 1.0
