@@ -363,7 +363,8 @@ def test_each_training_setting_reaches_the_model(tmp_path, change):
 def test_saved_files_carry_the_group_the_live_folder_and_six_decimals(trained):
     tmp, _, metrics, model = trained
     assert load_classifier(model).group == "spinal"
-    assert (tmp / "live" / "plots" / "metrics" / "train_loss.tsv").is_file()
+    for name in ("train_loss", "val_weighted_log_loss", "val_accuracy"):
+        assert (tmp / "live" / "plots" / "metrics" / f"{name}.tsv").is_file(), name
     floats = {k: v for k, v in metrics.items() if isinstance(v, float)}
     assert floats and all(round(v, 6) == v for v in floats.values())
     assert any(v != round(v) for v in floats.values())  # not rounded to integers
@@ -406,3 +407,68 @@ def test_default_prior_mix_cap_is_one():
     probs = np.eye(3)[grades] * 0.9 + 0.05  # a very good model: the best share is the largest allowed
     prior = np.tile([0.6, 0.3, 0.1], (200, 1))
     assert fit_prior_mix(probs, grades, prior) == 1.0
+
+
+class _ScriptedValidation:
+    """Stands in for the validation loss _fit computes after each epoch, and snapshots the weights
+    the model has at that moment, so keep-best and patience can be checked against a known curve."""
+
+    def __init__(self, losses, model):
+        from lumbar.metric import weighted_log_loss as real
+        self.losses, self.model, self.real, self.snapshots = list(losses), model, real, []
+
+    def __call__(self, probs, grades):
+        if not self.losses:
+            return self.real(probs, grades)
+        self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        return self.losses.pop(0)
+
+
+@pytest.mark.parametrize("losses, patience, epochs_run, best_epoch", [
+    ([0.5, 0.6, 0.7, 0.4, 0.3, 0.2], 2, 3, 0),   # two epochs without a better loss: stop after the third
+    ([0.5, 0.6, 0.4, 0.3], 1, 2, 0),             # patience 1: stop after the first worse epoch
+    ([0.5, 0.6, 0.4, 0.3], 0, 4, 3),             # patience 0: run every epoch, keep the best
+    ([0.5, 0.5, 0.5], 0, 3, 0),                  # ties do not replace the best
+])
+def test_keep_best_and_patience_follow_the_validation_curve(tmp_path, monkeypatch, losses, patience, epochs_run,
+                                                            best_epoch):
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=8))
+    train_ds, val_ds = CropDataset(crops, rows_for(crops, "train")), CropDataset(crops, rows_for(crops, "val"))
+    T.seed_everything(0)
+    model = build_model("vgg11_bn", 0.125)
+    script = _ScriptedValidation(losses, model)
+    monkeypatch.setattr(T, "weighted_log_loss", script)
+    cfg = replace(TOY, epochs=len(losses), batch_size=8, patience=patience)
+    best, ran, _ = T._fit(model, train_ds, val_ds, cfg, D.Context(0, 1, torch.device("cpu")), None, "spinal")
+    assert (ran, best.epoch, best.loss) == (epochs_run, best_epoch, losses[best_epoch])
+    kept = script.snapshots[best_epoch]
+    assert all(torch.equal(best.state[k], kept[k]) for k in kept)  # the weights of that epoch, not later ones
+    if best_epoch < ran - 1:
+        assert any(not torch.equal(model.state_dict()[k], kept[k]) for k in kept if kept[k].is_floating_point())
+
+
+def test_calibration_softens_overconfidence_and_mixes_in_each_columns_prior(tmp_path):
+    from lumbar.classification import train as T
+    from lumbar.classification.calibration import grade_prior
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=30))
+    train_ds, val_ds = CropDataset(crops, rows_for(crops, "train")), CropDataset(crops, rows_for(crops, "val"))
+    g = val_ds.grades.numpy()
+    rng = np.random.default_rng(0)
+    said = np.where(rng.random(len(g)) < 0.35, (g + 1) % 3, g)   # a third confidently wrong
+    logits = 8.0 * np.eye(3)[said]
+    out = T._calibrate(T._Best(loss=0.0, epoch=0, logits=logits), crops, train_ds, val_ds, cap=1.0)
+    assert out["temperature"] > 2.0 and out["temperature"] == pytest.approx(fit_temperature(logits, g))
+    cols = crops.table["column"].astype(str).to_numpy()
+    tg = train_ds.grades.numpy()
+    for c, p in out["column_prior"].items():
+        np.testing.assert_allclose(p, grade_prior(tg[cols[train_ds.indices] == c]))
+    assert len({tuple(np.round(p, 6)) for p in out["column_prior"].values()}) > 1
+    val_prior = np.stack([out["column_prior"][c] for c in cols[val_ds.indices]])
+    cal = softmax(logits, out["temperature"])
+    assert 0.0 <= out["mix"] <= 1.0
+    assert out["final_loss"] == pytest.approx(weighted_log_loss(out["mix"] * cal + (1 - out["mix"]) * val_prior, g))
+    assert out["final_loss"] <= out["calibrated_loss"] < weighted_log_loss(softmax(logits), g)
