@@ -472,3 +472,10 @@ def test_calibration_softens_overconfidence_and_mixes_in_each_columns_prior(tmp_
     assert 0.0 <= out["mix"] <= 1.0
     assert out["final_loss"] == pytest.approx(weighted_log_loss(out["mix"] * cal + (1 - out["mix"]) * val_prior, g))
     assert out["final_loss"] <= out["calibrated_loss"] < weighted_log_loss(softmax(logits), g)
+
+
+def test_training_loads_the_configured_weights_file(tmp_path):
+    crops = make_toy_crops(tmp_path / "crops", n_studies=6)
+    cfg = replace(TOY, width=1.0, weights=str(tmp_path / "missing_vgg.pth"), epochs=1)
+    with pytest.raises(FileNotFoundError, match="missing_vgg.pth"):
+        run(tmp_path, crops, cfg)

@@ -304,3 +304,10 @@ def test_opposite_stacks_that_cancel_out_do_not_break_the_reader(tmp_path):
     s = read_series(d, pixels=False)
     assert s.n_stacks == 2 and len(s.slices) == 4 and np.isfinite(s.normal).all()
     assert abs(float(np.linalg.norm(s.normal)) - 1) < 1e-9
+
+
+def test_an_odd_sized_slice_is_skipped_naming_both_sizes(tmp_path):
+    write_series(tmp_path / "s", n=3, shape=(12, 16))
+    write_dicom(tmp_path / "s" / "9.dcm", np.zeros((8, 10), np.uint16), (0, 0, 40), instance=9)
+    s = read_series(tmp_path / "s", pixels=False)
+    assert dict(s.skipped)[str(tmp_path / "s" / "9.dcm")] == "size 8x10 differs from the series' 12x16"
