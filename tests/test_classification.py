@@ -83,6 +83,17 @@ def test_learns_toy_signal(trained):
     assert metrics["epochs_run"] == TOY.epochs and 1 <= metrics["best_epoch"] <= TOY.epochs
     assert metrics["val_weighted_log_loss_calibrated"] <= metrics["val_weighted_log_loss"] + 1e-9
     assert json.loads((tmp / "metrics.json").read_text()) == metrics
+    assert set(metrics) == {"n_train", "n_val", "epochs_run", "best_epoch", "final_train_loss",
+                            "val_weighted_log_loss", "val_weighted_log_loss_calibrated", "val_accuracy",
+                            "temperature", "prior_mix", "val_weighted_log_loss_final"}
+    curve = pd.read_csv(tmp / "live" / "plots" / "metrics" / "val_weighted_log_loss.tsv", sep="\t")
+    assert metrics["best_epoch"] == int(curve["val_weighted_log_loss"].to_numpy().argmin()) + 1
+    assert round(metrics["final_train_loss"], 5) == metrics["final_train_loss"]
+    assert not list((tmp / "live").glob("dvc.yaml")) and not (tmp / "live" / "report.html").exists()
+    extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
+    assert extra["best_epoch"] == metrics["best_epoch"] and extra["n_train"] == metrics["n_train"]
+    assert extra["prior_mix"] == pytest.approx(metrics["prior_mix"], abs=1e-6) and "crop" in extra
+    assert set(extra["column_prior"]) == {f"c{k}" for k in range(10)} and len(extra["prior"]) == 3
 
 
 def test_dvclive_curves(trained):
@@ -369,6 +380,17 @@ def test_saved_files_carry_the_group_the_live_folder_and_six_decimals(trained):
     assert floats and all(round(v, 6) == v for v in floats.values())
     assert any(v != round(v) for v in floats.values())  # not rounded to integers
     assert json.loads((tmp / "metrics.json").read_text()) == metrics
+    assert set(metrics) == {"n_train", "n_val", "epochs_run", "best_epoch", "final_train_loss",
+                            "val_weighted_log_loss", "val_weighted_log_loss_calibrated", "val_accuracy",
+                            "temperature", "prior_mix", "val_weighted_log_loss_final"}
+    curve = pd.read_csv(tmp / "live" / "plots" / "metrics" / "val_weighted_log_loss.tsv", sep="\t")
+    assert metrics["best_epoch"] == int(curve["val_weighted_log_loss"].to_numpy().argmin()) + 1
+    assert round(metrics["final_train_loss"], 5) == metrics["final_train_loss"]
+    assert not list((tmp / "live").glob("dvc.yaml")) and not (tmp / "live" / "report.html").exists()
+    extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
+    assert extra["best_epoch"] == metrics["best_epoch"] and extra["n_train"] == metrics["n_train"]
+    assert extra["prior_mix"] == pytest.approx(metrics["prior_mix"], abs=1e-6) and "crop" in extra
+    assert set(extra["column_prior"]) == {f"c{k}" for k in range(10)} and len(extra["prior"]) == 3
 
 
 def test_training_order_is_a_seeded_shuffle(tmp_path):
