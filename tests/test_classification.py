@@ -82,7 +82,9 @@ def test_learns_toy_signal(trained):
     assert metrics["n_train"] == int(((table[SPLIT] == "train") & (table["grade"] >= 0)).sum())
     assert metrics["epochs_run"] == TOY.epochs and 1 <= metrics["best_epoch"] <= TOY.epochs
     assert metrics["val_weighted_log_loss_calibrated"] <= metrics["val_weighted_log_loss"] + 1e-9
-    assert json.loads((tmp / "metrics.json").read_text()) == metrics
+    assert (tmp / "metrics.json").read_text() == json.dumps(metrics, indent=2, sort_keys=True) + "\n"  # stable diffs
+    summary = json.loads((tmp / "live" / "metrics.json").read_text())  # dvclive's summary
+    assert summary["temperature"] == metrics["temperature"] and summary["best_epoch"] == metrics["best_epoch"]
     assert set(metrics) == {"n_train", "n_val", "epochs_run", "best_epoch", "final_train_loss",
                             "val_weighted_log_loss", "val_weighted_log_loss_calibrated", "val_accuracy",
                             "temperature", "prior_mix", "val_weighted_log_loss_final"}
@@ -379,7 +381,9 @@ def test_saved_files_carry_the_group_the_live_folder_and_six_decimals(trained):
     floats = {k: v for k, v in metrics.items() if isinstance(v, float)}
     assert floats and all(round(v, 6) == v for v in floats.values())
     assert any(v != round(v) for v in floats.values())  # not rounded to integers
-    assert json.loads((tmp / "metrics.json").read_text()) == metrics
+    assert (tmp / "metrics.json").read_text() == json.dumps(metrics, indent=2, sort_keys=True) + "\n"  # stable diffs
+    summary = json.loads((tmp / "live" / "metrics.json").read_text())  # dvclive's summary
+    assert summary["temperature"] == metrics["temperature"] and summary["best_epoch"] == metrics["best_epoch"]
     assert set(metrics) == {"n_train", "n_val", "epochs_run", "best_epoch", "final_train_loss",
                             "val_weighted_log_loss", "val_weighted_log_loss_calibrated", "val_accuracy",
                             "temperature", "prior_mix", "val_weighted_log_loss_final"}
@@ -501,3 +505,10 @@ def test_training_loads_the_configured_weights_file(tmp_path):
     cfg = replace(TOY, width=1.0, weights=str(tmp_path / "missing_vgg.pth"), epochs=1)
     with pytest.raises(FileNotFoundError, match="missing_vgg.pth"):
         run(tmp_path, crops, cfg)
+
+
+def test_the_metrics_file_may_go_to_a_folder_that_does_not_exist_yet(tmp_path):
+    crops = make_toy_crops(tmp_path / "crops", n_studies=6)
+    train_classifier("spinal", crops, tmp_path / "m" / "model.pt", tmp_path / "deep" / "er" / "spinal.json",
+                     tmp_path / "live", replace(TOY, epochs=1))
+    assert json.loads((tmp_path / "deep" / "er" / "spinal.json").read_text())["epochs_run"] == 1
