@@ -110,7 +110,7 @@ def test_bad_header_value_skips_file_naming_tag_and_value(tmp_path, keyword, raw
     s = read_series(d, pixels=pixels)
     assert [p for p, _ in s.skipped] == [str(bad)]
     reason = s.skipped[0][1]
-    assert keyword in reason and shown in reason, reason
+    assert reason == f"{keyword} {shown} is not {'a number' if keyword.startswith('Rescale') else 'an integer'}"
     assert [sl.instance_number for sl in s.slices] == [1, 2, 3]
     assert s.pixels().shape == (3, 12, 16)
     with pytest.raises(DicomReadError, match=f"9.dcm: .*{keyword}"):
@@ -311,3 +311,50 @@ def test_an_odd_sized_slice_is_skipped_naming_both_sizes(tmp_path):
     write_dicom(tmp_path / "s" / "9.dcm", np.zeros((8, 10), np.uint16), (0, 0, 40), instance=9)
     s = read_series(tmp_path / "s", pixels=False)
     assert dict(s.skipped)[str(tmp_path / "s" / "9.dcm")] == "size 8x10 differs from the series' 12x16"
+
+
+def _edited(tmp_path, edit):
+    write_series(tmp_path / "s", n=2)
+    bad = write_dicom(tmp_path / "s" / "9.dcm", np.zeros((12, 16)), (0, 0, 12), instance=9)
+    ds = pydicom.dcmread(bad)
+    edit(ds)
+    ds.save_as(bad)
+    return bad
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda ds: delattr(ds, "ImagePositionPatient"), "no ImagePositionPatient"),
+    (lambda ds: delattr(ds, "PixelSpacing"), "no PixelSpacing"),
+    (lambda ds: delattr(ds, "InstanceNumber"), "no InstanceNumber"),
+    (lambda ds: setattr(ds, "InstanceNumber", None), "no InstanceNumber"),
+    (lambda ds: setattr(ds, "ImagePositionPatient", [1.0, 2.0]),
+     "ImagePositionPatient should be 3 finite numbers, got ['1.0', '2.0']"),
+    (lambda ds: setattr(ds, "ImagePositionPatient", [1.0, 2.0, float("inf")]),
+     "ImagePositionPatient should be 3 finite numbers, got ['1.0', '2.0', 'inf']"),
+], ids=["no-ipp", "no-spacing", "no-instance", "blank-instance", "two-values", "infinite"])
+def test_missing_or_malformed_geometry_is_named_exactly(tmp_path, edit, reason):
+    bad = _edited(tmp_path, edit)
+    assert dict(read_series(tmp_path / "s", pixels=False).skipped) == {str(bad): reason}
+
+
+def test_text_in_a_numeric_tag_is_named_with_its_values(tmp_path):
+    write_series(tmp_path / "s", n=2)
+    bad = write_dicom(tmp_path / "s" / "9.dcm", np.zeros((12, 16)), (0, 0, 12), instance=9)
+    set_raw_value(bad, "ImagePositionPatient", b"a\\b\\c")
+    assert dict(read_series(tmp_path / "s", pixels=False).skipped) == \
+        {str(bad): "ImagePositionPatient is not numeric: ['a', 'b', 'c']"}
+
+
+def test_explicit_vr_without_file_meta_decodes_little_endian(tmp_path):
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    pix = (np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 7)
+    path = write_dicom(tmp_path / "s" / "1.dcm", pix, (0, 0, 0))
+    ds = pydicom.dcmread(path)
+    del ds.file_meta
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_dataset(buf, ds)
+    path.write_bytes(buf.getvalue())
+    s = read_series(tmp_path / "s")
+    assert not s.skipped and np.array_equal(s.pixels()[0], pix)
