@@ -208,6 +208,7 @@ def test_monochrome1_inversion_does_not_overflow_the_stored_type(tmp_path):
     (2, 0, "i", 14),
     (0.5, 0, "f", 3.5),         # non-integral slope, integral intercept: float
     (1, 0.5, "f", 7.5),
+    (0, 0, "u", 7),             # a slope of 0 means "not set": no rescale
 ])
 def test_rescale_cases(tmp_path, slope, intercept, kind, first):
     pix = np.full((12, 16), 7, dtype=np.uint16)
@@ -358,3 +359,42 @@ def test_explicit_vr_without_file_meta_decodes_little_endian(tmp_path):
     path.write_bytes(buf.getvalue())
     s = read_series(tmp_path / "s")
     assert not s.skipped and np.array_equal(s.pixels()[0], pix)
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda ds: setattr(ds, "PixelSpacing", [0.0, 0.5]), "PixelSpacing must be positive, got [0.0, 0.5]"),
+    (lambda ds: setattr(ds, "Rows", 0), "Rows/Columns must be positive, got 0x16"),
+    (lambda ds: setattr(ds, "Columns", 0), "Rows/Columns must be positive, got 12x0"),
+    (lambda ds: setattr(ds, "NumberOfFrames", 2), "multi-frame image (2 frames) not supported"),
+    (lambda ds: setattr(ds, "ImageOrientationPatient", [1.06, 0, 0, 0, 1, 0]),
+     "ImageOrientationPatient is not two unit vectors: [1.06, 0.0, 0.0, 0.0, 1.0, 0.0]"),
+    (lambda ds: setattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 0.94, 0]),
+     "ImageOrientationPatient is not two unit vectors: [1.0, 0.0, 0.0, 0.0, 0.94, 0.0]"),
+], ids=["zero-spacing", "zero-rows", "zero-columns", "two-frames", "long-row", "short-column"])
+def test_impossible_geometry_is_named_exactly(tmp_path, edit, reason):
+    bad = _edited(tmp_path, edit)
+    assert dict(read_series(tmp_path / "s", pixels=False).skipped) == {str(bad): reason}
+
+
+def test_what_is_possible_is_read_one_row_zero_frames_and_non_square_pixels(tmp_path):
+    d = tmp_path / "s"
+    write_dicom(d / "1.dcm", np.zeros((1, 16), np.uint16), (0, 0, 0), spacing=(0.5, 0.8), instance=1)
+    ds = pydicom.dcmread(d / "1.dcm")
+    ds.NumberOfFrames = 0  # what some writers put for "not multi-frame"
+    ds.save_as(d / "1.dcm")
+    s = read_series(d)
+    assert not s.skipped and s.slices[0].spacing == (0.5, 0.8) and s.pixels().shape == (1, 1, 16)
+
+
+def test_an_undecodable_syntax_is_refused_at_header_time_too(tmp_path):
+    write_series(tmp_path / "s", n=2)
+    bad = write_dicom(tmp_path / "s" / "9.dcm", np.zeros((12, 16)), (0, 0, 9), instance=9,
+                      transfer_syntax="1.2.840.10008.1.2.4.100")
+    reason = dict(read_series(tmp_path / "s", pixels=False).skipped)[str(bad)]
+    assert reason.startswith("transfer syntax ") and "no decoder" in reason
+
+
+def test_softmax_computes_in_float64_whatever_the_logits():
+    from lumbar.classification.calibration import softmax
+    p = softmax(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
+    assert p.dtype == np.float64 and abs(p.sum() - 1) < 1e-15
