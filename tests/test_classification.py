@@ -1,5 +1,6 @@
 """The grader: learns a toy signal, round-trips through model.pt, calibrates, and never sees holdout rows."""
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,12 @@ def run(tmp: Path, crops: Path, cfg: TrainConfig = TOY) -> tuple[dict, Path]:
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clf")
     crops = make_toy_crops(tmp / "crops")
-    metrics, model = run(tmp, crops)
+    cwd = os.getcwd()
+    os.chdir(tmp / "crops")  # dvclive writes a dvc.yaml into the working directory unless told not to
+    try:
+        metrics, model = run(tmp, crops)
+    finally:
+        os.chdir(cwd)
     return tmp, crops, metrics, model
 
 
@@ -377,7 +383,9 @@ def test_saved_files_carry_the_group_the_live_folder_and_six_decimals(trained):
     curve = pd.read_csv(tmp / "live" / "plots" / "metrics" / "val_weighted_log_loss.tsv", sep="\t")
     assert metrics["best_epoch"] == int(curve["val_weighted_log_loss"].to_numpy().argmin()) + 1
     assert round(metrics["final_train_loss"], 5) == metrics["final_train_loss"]
-    assert not list((tmp / "live").glob("dvc.yaml")) and not (tmp / "live" / "report.html").exists()
+    assert not list(tmp.rglob("dvc.yaml")) and not (tmp / "live" / "report.html").exists()
+    losses = pd.read_csv(tmp / "live" / "plots" / "metrics" / "train_loss.tsv", sep="\t")["train_loss"]
+    assert len(losses) == metrics["epochs_run"] and metrics["final_train_loss"] == round(losses.iloc[-1], 5)
     extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
     assert extra["best_epoch"] == metrics["best_epoch"] and extra["n_train"] == metrics["n_train"]
     assert extra["prior_mix"] == pytest.approx(metrics["prior_mix"], abs=1e-6) and "crop" in extra
@@ -485,6 +493,15 @@ def test_calibration_softens_overconfidence_and_mixes_in_each_columns_prior(tmp_
     assert 0.0 <= out["mix"] <= 1.0
     assert out["final_loss"] == pytest.approx(weighted_log_loss(out["mix"] * cal + (1 - out["mix"]) * val_prior, g))
     assert out["final_loss"] <= out["calibrated_loss"] < weighted_log_loss(softmax(logits), g)
+    # a model that guesses: the mix is fitted against each cell's own prior, inside (0, cap)
+    from lumbar.classification.calibration import fit_prior_mix
+    logits = 8.0 * np.eye(3)[rng.integers(0, 3, len(g))]
+    for cap in (1.0, 0.9):
+        out = T._calibrate(T._Best(loss=0.0, epoch=0, logits=logits), crops, train_ds, val_ds, cap=cap)
+        cal = softmax(logits, out["temperature"])
+        assert 0.0 < out["mix"] < cap and out["mix"] == pytest.approx(fit_prior_mix(cal, g, val_prior, cap))
+        assert out["mix"] != pytest.approx(fit_prior_mix(cal, g, np.tile(out["prior"], (len(g), 1)), cap), abs=1e-4)
+        assert out["final_loss"] == pytest.approx(weighted_log_loss(out["mix"] * cal + (1 - out["mix"]) * val_prior, g))
 
 
 def test_training_loads_the_configured_weights_file(tmp_path):
@@ -499,3 +516,27 @@ def test_the_metrics_file_may_go_to_a_folder_that_does_not_exist_yet(tmp_path):
     train_classifier("spinal", crops, tmp_path / "m" / "model.pt", tmp_path / "deep" / "er" / "spinal.json",
                      tmp_path / "live", replace(TOY, epochs=1))
     assert json.loads((tmp_path / "deep" / "er" / "spinal.json").read_text())["epochs_run"] == 1
+
+
+def test_the_learning_rate_warms_up_over_the_first_15_percent_of_the_steps(tmp_path, monkeypatch):
+    """One-cycle schedule: the rate rises to cfg.lr over the first 15% of all steps, then anneals."""
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+
+    seen = []
+
+    class Recording(torch.optim.lr_scheduler.OneCycleLR):
+        def step(self, *args, **kwargs):  # also called once on construction: seen[0] is the first step's rate
+            super().step(*args, **kwargs)
+            seen.append(self.optimizer.param_groups[0]["lr"])
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "OneCycleLR", Recording)
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=8))
+    train_ds, val_ds = CropDataset(crops, rows_for(crops, "train")), CropDataset(crops, rows_for(crops, "val"))
+    cfg = replace(TOY, epochs=5, batch_size=2, patience=0)
+    T._fit(build_model("vgg11_bn", 0.125), train_ds, val_ds, cfg, D.Context(0, 1, torch.device("cpu")), None, "spinal")
+    steps = 5 * -(-len(train_ds) // 2)
+    assert len(seen) == steps + 1
+    peak = int(np.argmax(seen))
+    assert abs(peak - 0.15 * steps) <= 1 and max(seen) == pytest.approx(cfg.lr, rel=1e-2)
+    assert seen[0] < cfg.lr / 10 and seen[-1] < cfg.lr / 100

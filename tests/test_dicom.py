@@ -100,6 +100,7 @@ def test_monochrome1_is_inverted(tmp_path):
     ("NumberOfFrames", b"x", None, "'x'"),
     ("Rows", b"ab", "LO", "'ab'"),                           # text in a binary tag
     ("Columns", b"\x10\x00\x10\x00", None, "[16, 16]"),     # two values where one belongs
+    ("InstanceNumber", b"1\\2 ", None, "['1', '2']"),        # two text values: not blank, not one integer
 ])
 @pytest.mark.parametrize("pixels", [True, False])
 def test_bad_header_value_skips_file_naming_tag_and_value(tmp_path, keyword, raw, vr, shown, pixels):
@@ -354,15 +355,19 @@ def test_text_in_a_numeric_tag_is_named_with_its_values(tmp_path):
         {str(bad): "ImagePositionPatient is not numeric: ['a', 'b', 'c']"}
 
 
-def test_explicit_vr_without_file_meta_decodes_little_endian(tmp_path):
+@pytest.mark.parametrize("little", [True, False], ids=["little-endian", "big-endian"])
+def test_explicit_vr_without_file_meta_decodes_in_its_byte_order(tmp_path, little):
+    """No file meta: the pixels are decoded in the byte order the data set was read in."""
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
     pix = (np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 7)
     path = write_dicom(tmp_path / "s" / "1.dcm", pix, (0, 0, 0))
     ds = pydicom.dcmread(path)
     del ds.file_meta
+    if not little:
+        ds.PixelData = pix.astype(">u2").tobytes()
     buf = DicomBytesIO()
-    buf.is_little_endian, buf.is_implicit_VR = True, False
+    buf.is_little_endian, buf.is_implicit_VR = little, False
     write_dataset(buf, ds)
     path.write_bytes(buf.getvalue())
     s = read_series(tmp_path / "s")
@@ -391,3 +396,67 @@ def test_softmax_computes_in_float64_whatever_the_logits():
     from lumbar.classification.calibration import softmax
     p = softmax(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
     assert p.dtype == np.float64 and abs(p.sum() - 1) < 1e-15
+
+
+def test_a_one_column_image_is_possible(tmp_path):
+    write_dicom(tmp_path / "s" / "1.dcm", np.arange(12, dtype=np.uint16).reshape(12, 1), (0, 0, 0))
+    s = read_series(tmp_path / "s")
+    assert not s.skipped and s.pixels()[0, :, 0].tolist() == list(range(12))
+
+
+def test_integer_slices_stack_as_integers(tmp_path):
+    write_series(tmp_path / "s", n=3)
+    px = read_series(tmp_path / "s").pixels()
+    assert px.dtype.kind in "iu" and px.shape == (3, 12, 16)
+
+
+def test_a_tag_pydicom_cannot_convert_is_named_with_the_exception(tmp_path):
+    for keyword, vr in (("PixelSpacing", "FD"), ("InstanceNumber", "SL")):
+        bad = write_dicom(tmp_path / f"{keyword}.dcm", np.zeros((12, 16)), (0, 0, 0))
+        set_raw_value(bad, keyword, b"\x00\x01", vr)
+        with pytest.raises(DicomReadError) as exc:
+            read_slice(bad, pixels=False)
+        assert str(exc.value).startswith(f"{bad}: {keyword} cannot be read: BytesLengthException: Expected total")
+
+
+def _fail_with(exc):
+    def fail(*args, **kwargs):
+        raise exc
+    return fail
+
+
+def test_every_other_failure_is_this_files_error_naming_its_cause(tmp_path, monkeypatch):
+    """What no check foresaw still names the file and the exception, and never escapes as another type."""
+    import lumbar.dicom as D
+    path = write_dicom(tmp_path / "1.dcm", np.zeros((12, 16), np.uint16), (0, 0, 0))
+
+    def refused(pixels=True):
+        with pytest.raises(DicomReadError) as exc:
+            read_slice(path, pixels=pixels)
+        return str(exc.value)
+
+    with monkeypatch.context() as m:
+        m.setattr(D, "_decode", _fail_with(RuntimeError("boom")))
+        assert refused() == f"{path}: unusable header: RuntimeError: boom"
+    with monkeypatch.context() as m:
+        m.setattr(D, "_decode", lambda ds, p: np.zeros((3, 3), np.uint16))
+        assert refused() == f"{path}: pixel array (3, 3) does not match Rows/Columns"
+    with monkeypatch.context() as m:
+        m.setattr(D, "get_decoder", lambda uid: type("Decoder", (), {"is_available": False})())
+        assert refused(pixels=False) == (f"{path}: transfer syntax Explicit VR Little Endian needs a decoder "
+                                         "plugin that is not installed")
+    with monkeypatch.context() as m:
+        m.setattr(D.pydicom, "dcmread", _fail_with(OSError("disk gone")))
+        assert refused() == f"{path}: unreadable DICOM: OSError: disk gone"
+    bare = tmp_path / "bare.dcm"
+    bare.write_bytes(b"\x08\x00\x05\x00" + bytes(20))                 # starts like a data set
+    calls = []
+
+    def dcmread(p, stop_before_pixels=False, force=False):
+        calls.append(force)
+        raise ValueError("cannot parse") if force else pydicom.errors.InvalidDicomError("no preamble")
+    with monkeypatch.context() as m:
+        m.setattr(D.pydicom, "dcmread", dcmread)
+        with pytest.raises(DicomReadError) as exc:
+            read_slice(bare)
+        assert str(exc.value) == f"{bare}: not a DICOM file" and calls == [False, True]

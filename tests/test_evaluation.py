@@ -66,7 +66,7 @@ def setup(tmp_path, monkeypatch):
 
 
 def _run(s, oracle=True, out="deep/eval"):
-    return E.evaluate(s.tmp / "bundle", s.kaggle, s.tmp / "split.csv", s.tmp / out, s.tmp / "m" / "evaluate.json",
+    return E.evaluate(s.tmp / "bundle", s.kaggle, s.tmp / "split.csv", s.tmp / out, s.tmp / "m" / "n" / "evaluate.json",
                       s.tmp / "oracle.csv" if oracle else None, progress=False)
 
 
@@ -94,8 +94,8 @@ def test_scores_the_holdout_beside_prior_and_oracle(setup):
 def test_writes_files_that_re_score_to_its_metrics(setup):
     m = _run(setup)
     out = setup.tmp / "deep" / "eval"
-    written = json.loads((setup.tmp / "m" / "evaluate.json").read_text())
-    assert (setup.tmp / "m" / "evaluate.json").read_text() == json.dumps(m, indent=2, sort_keys=True) + "\n"
+    written = json.loads((setup.tmp / "m" / "n" / "evaluate.json").read_text())
+    assert (setup.tmp / "m" / "n" / "evaluate.json").read_text() == json.dumps(m, indent=2, sort_keys=True) + "\n"
     assert written == m
     preds, sol = pd.read_csv(out / "predictions.csv"), pd.read_csv(out / "solution.csv")
     assert list(preds.columns) == [ROW_ID, *SUBMISSION_COLUMNS] and len(preds) == len(LABEL_COLUMNS)
@@ -148,3 +148,12 @@ def test_studies_without_boxes_or_volumes_still_score(setup):
     m = _run(setup)
     assert m["holdout_studies"] == 1 and m["score"]["score"] > 0
     assert m["detection"]["spinal"] == {"points": 1, "located": 0.0, "slice_within_1": 0.0, "inside_box": 0.0}
+
+
+def test_gap_captured_when_the_oracle_is_only_a_little_better_than_the_prior(setup):
+    """gap_captured divides by prior - oracle whatever its size (here under 1; the model beats this oracle)."""
+    _probs(1, setup.truth[1], 0.6).drop(columns="source").to_csv(setup.tmp / "oracle.csv", index=False)
+    m = _run(setup)
+    gap = m["prior"]["score"] - m["oracle"]["score"]
+    assert 0 < gap < 1 and m["gap_captured"] == pytest.approx((m["prior"]["score"] - m["score"]["score"]) / gap,
+                                                                abs=1e-4)

@@ -409,3 +409,33 @@ def test_boxes_of_one_disc_10_mm_apart_are_one_disc():
     z = list(DISC_Z.values())
     rows = _rows_at([(z[0] + 5, 10.0, "l1_l2", 0.5), (z[0] - 5, 10.0, "l2_l3", 0.3), (z[1], 10.0, "l2_l3", 0.5)])
     assert _order(rows) == {"l1_l2": z[0] + 5, "l2_l3": z[1]}
+
+
+def test_box_centre_is_the_pixel_centre_in_patient_space_on_a_tilted_frame():
+    from lumbar.detection.levels import box_centre
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    frame = {"ipp_x": 5.0, "ipp_y": -40.0, "ipp_z": 120.0, "row_x": 0.0, "row_y": c, "row_z": s,
+             "col_x": 0.0, "col_y": s, "col_z": -c, "spacing_row": 0.8, "spacing_col": 0.6,
+             "rows": 300, "columns": 200}
+    b = pd.Series({"x1": 30.0, "y1": 100.0, "x2": 50.0, "y2": 140.0})
+    np.testing.assert_allclose(box_centre(frame, b), pixel_to_patient(frame, 40.0, 120.0))
+    # by hand: 40 columns along the row direction at 0.6 mm, 120 rows along the column direction at 0.8 mm
+    np.testing.assert_allclose(box_centre(frame, b), [5.0, -40.0 + 24 * c + 96 * s, 120.0 + 24 * s - 96 * c])
+
+
+def test_of_tied_most_confident_boxes_among_others_the_first_listed_reads_the_disc():
+    """Ties broken by the order of the detections, also among many boxes of other confidences."""
+    z = list(DISC_Z.values())
+    confs = [0.5, 0.7, 0.6] * 10
+    rows = _rows_at([(z[0], 10.0 + 0.2 * k, "l1_l2", c) for k, c in enumerate(confs)] + [(z[1], 10.0, "l2_l3", 0.9)])
+    out = order_levels(rows, {(1, 0): sagittal_frame(0.0)}, "spinal")
+    first_top = rows[rows["confidence"] == 0.7].iloc[0]
+    assert out.iloc[0]["x1"] == first_top["x1"] and out.iloc[0]["column"].endswith("l1_l2")
+
+
+def test_two_discs_above_l1_l2_are_both_left_without_a_level():
+    """The row may start above L1/L2 by more than one disc (T11/T12 and T12/L1 in view)."""
+    z = list(DISC_Z.values())
+    above = [(z[0] + 70, 10.0, "l1_l2", 0.2), (z[0] + 35, 10.0, "l1_l2", 0.3)]  # candidates, wrongly named
+    rows = _rows_at(above + [(z[k], 10.0, LEVELS[k], 0.9) for k in range(5)])
+    assert _order(rows) == dict(zip(LEVELS, z))

@@ -252,3 +252,20 @@ def test_a_holdout_smaller_than_the_strata_is_still_drawn_from_the_seed():
     assert summarize(a)["holdout"] == 1
     for _ in range(3):
         pd.testing.assert_frame_equal(a, make_split(labels, holdout=0.1, folds=3, val_fold=0, seed=5))
+
+
+def test_a_stratum_of_two_studies_is_still_stratified_in_the_holdout():
+    """Two studies per stratum suffice for the holdout draw: a half holdout takes one of each, every seed."""
+    spinal = [c for c in LABEL_COLUMNS if c.startswith("spinal")]
+    rows = []
+    for k, (grade, n_cells) in enumerate([(None, 0), ("Moderate", 1), ("Severe", 1), ("Severe", 3)]):
+        for j in range(2):
+            row = {STUDY_ID: 10 * k + j, **{c: GRADES[0] for c in LABEL_COLUMNS}}
+            row.update({c: grade for c in spinal[:n_cells]})
+            rows.append(row)
+    labels = pd.DataFrame(rows)
+    assert len(set(strata_keys(grade_matrix(labels))[0])) == 4          # four strata of two studies
+    for seed in range(6):
+        s = make_split(labels, holdout=0.5, folds=2, val_fold=0, seed=seed)
+        held = s.loc[s[SPLIT] == "holdout", STUDY_ID]
+        assert sorted(held // 10) == [0, 1, 2, 3], seed

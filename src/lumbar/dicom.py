@@ -114,7 +114,8 @@ def _looks_bare(path: Path) -> bool:
             head = fh.read(4)
     except OSError:
         return False
-    return len(head) == 4 and struct.unpack("<H", head[:2])[0] in _BARE_GROUPS
+    return len(head) == 4 and (struct.unpack("<H", head[:2])[0] in _BARE_GROUPS or
+                               struct.unpack(">H", head[:2])[0] in _BARE_GROUPS)  # either byte order
 
 
 def _dcmread(path: Path, stop_before_pixels: bool) -> pydicom.Dataset:

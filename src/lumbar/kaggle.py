@@ -149,7 +149,7 @@ def _read_labels(path: Path) -> pd.DataFrame:
             raise _error(path, row, f"{col}: unknown grade {df.at[row, col]!r} "
                                     f"(expected one of {list(GRADES)} or blank)")
     out = df[[STUDY_ID, *LABEL_COLUMNS]].replace("", np.nan)
-    return out.sort_values(STUDY_ID, kind="stable").reset_index(drop=True)
+    return out.sort_values(STUDY_ID).reset_index(drop=True)  # ids are unique (checked above)
 
 
 def _read_series(path: Path) -> pd.DataFrame:
@@ -163,7 +163,7 @@ def _read_series(path: Path) -> pd.DataFrame:
         row = df.index[dup.to_numpy()][0]
         raise _error(path, row, f"series {df.at[row, STUDY_ID]}/{df.at[row, SERIES_ID]} listed twice")
     out = df[[STUDY_ID, SERIES_ID, SERIES_DESCRIPTION]]
-    return out.sort_values([STUDY_ID, SERIES_ID], kind="stable").reset_index(drop=True)
+    return out.sort_values([STUDY_ID, SERIES_ID]).reset_index(drop=True)  # unique pairs (checked above)
 
 
 def _read_coordinates(path: Path) -> pd.DataFrame:
@@ -180,7 +180,7 @@ def _read_coordinates(path: Path) -> pd.DataFrame:
         if neg.any():
             row = out.index[neg.to_numpy()][0]
             raise _error(path, row, f"{col} {df.at[row, col]!r} lies outside the image (negative)")
-    return out.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER], kind="stable")
+    return out.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER])  # several keys: always stable
 
 
 def _read_submission(path: Path) -> pd.DataFrame:
@@ -281,15 +281,13 @@ def _report(part: str, labels: pd.DataFrame, series: pd.DataFrame, coords: pd.Da
             "labelled_studies_without_series": int((~labels[STUDY_ID].isin(studies)).sum()),
             "points": int(len(coords)),
             "points_on_unlisted_series": int((~pd.MultiIndex.from_frame(coords[[STUDY_ID, SERIES_ID]]).isin(
-                pd.MultiIndex.from_frame(series[[STUDY_ID, SERIES_ID]]))).sum()) if len(coords) else 0,
+                pd.MultiIndex.from_frame(series[[STUDY_ID, SERIES_ID]]))).sum()),
             "points_repeated": int(coords.duplicated([STUDY_ID, "column"]).sum()),
-            "points_without_grade": 0,
         })
-        if len(coords) and len(labels):
-            graded = labels.melt(id_vars=[STUDY_ID], var_name="column", value_name="grade").dropna()
-            keys = pd.MultiIndex.from_frame(graded[[STUDY_ID, "column"]])
-            has = pd.MultiIndex.from_frame(coords[[STUDY_ID, "column"]]).isin(keys)
-            rep["points_without_grade"] = int((~has).sum())
+        graded = labels.melt(id_vars=[STUDY_ID], var_name="column").dropna()  # one row per graded point
+        has = pd.MultiIndex.from_frame(coords[[STUDY_ID, "column"]]).isin(
+            pd.MultiIndex.from_frame(graded[[STUDY_ID, "column"]]))
+        rep["points_without_grade"] = int((~has).sum())
     return rep
 
 
@@ -303,14 +301,12 @@ def read_kaggle(root: str | Path, part: str = "train") -> KaggleData:
     if part == "train":
         files.update(labels=root / "train.csv", coordinates=_coordinates_file(root))
         labels = _read_labels(files["labels"])
-        coords = _read_coordinates(files["coordinates"]) if files["coordinates"].is_file() else None
-        if coords is None:
-            raise _error(files["coordinates"], None, "file not found")
+        coords = _read_coordinates(files["coordinates"])  # a missing file: _read_csv names it
     else:
         labels = pd.DataFrame({STUDY_ID: pd.Series(dtype="int64"),
-                               **{c: pd.Series(dtype=object) for c in LABEL_COLUMNS}})
+                               **{c: pd.Series(dtype=str) for c in LABEL_COLUMNS}})
         coords = pd.DataFrame({c: pd.Series(dtype="int64" if c in (STUDY_ID, SERIES_ID, INSTANCE_NUMBER) else
-                                            ("float64" if c in ("x", "y") else object)) for c in COORDINATE_COLUMNS})
+                                            ("float64" if c in ("x", "y") else str)) for c in COORDINATE_COLUMNS})
     sub = _read_submission(files["sample_submission"]) if files["sample_submission"].is_file() else None
     report = _report(part, labels, series, coords)
     report.update(_disk_report(root, part, series))

@@ -24,6 +24,11 @@ from .predict import best_per_class, correct_sides
 Frames = Mapping[tuple[int, int], Any]  # (series_id, slice_index) -> lumbar.dicom.Slice or slices.parquet row
 
 
+def box_centre(frame: Any, box: Any) -> np.ndarray:
+    """Patient point (mm) of a box's centre (box: a row with x1, y1, x2, y2 in pixels of `frame`)."""
+    return pixel_to_patient(frame, (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2)
+
+
 def level_points(spinal_best: pd.DataFrame, frames: Frames) -> dict[str, np.ndarray]:
     """level -> patient point (mm) of the chosen spinal box's centre, for each detected level."""
     out: dict[str, np.ndarray] = {}
@@ -31,7 +36,7 @@ def level_points(spinal_best: pd.DataFrame, frames: Frames) -> dict[str, np.ndar
         frame = frames.get((int(getattr(r, SERIES_ID)), int(r.slice_index)))
         if frame is None:
             continue
-        out[str(r.column)[-len(LEVELS[0]):]] = pixel_to_patient(frame, (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2)
+        out[str(r.column)[-len(LEVELS[0]):]] = box_centre(frame, r)
     return out
 
 
@@ -67,7 +72,7 @@ def assign_axial_levels(detections: pd.DataFrame, points: Mapping[str, np.ndarra
         if on.empty:
             continue
         frame = frames[(series, index)]
-        x = np.array([pixel_to_patient(frame, (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2)[0] for r in on.itertuples()])
+        x = np.array([box_centre(frame, r)[0] for r in on.itertuples()])
         for side, mask in (("left", x > point[0]), ("right", x <= point[0])):
             if not mask.any():
                 continue
@@ -96,8 +101,8 @@ def assign_sagittal_levels(detections: pd.DataFrame, points: Mapping[str, np.nda
     yz = np.stack([points[lv][1:] for lv in levels])
     limit = 0.5 * float(np.median(np.linalg.norm(np.diff(yz, axis=0), axis=1)))
     d = detections.copy()
-    centres = np.stack([pixel_to_patient(frames[(int(getattr(r, SERIES_ID)), int(r.slice_index))],
-                                         (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2)[1:] for r in d.itertuples()])
+    centres = np.stack([box_centre(frames[(int(getattr(r, SERIES_ID)), int(r.slice_index))], r)[1:]
+                        for r in d.itertuples()])
     dist = np.linalg.norm(centres[:, None, :] - yz[None, :, :], axis=2)
     near, within = dist.argmin(axis=1), dist.min(axis=1) <= limit
     idx = d["class_index"].to_numpy().copy()
@@ -131,8 +136,8 @@ def order_levels(detections: pd.DataFrame, frames: Frames, group: str = "spinal"
     if detections.empty or g.sided:
         return best_per_class(detections)
     d = detections.sort_values("confidence", ascending=False, kind="mergesort").reset_index(drop=True)
-    centres = np.stack([pixel_to_patient(frames[(int(getattr(r, SERIES_ID)), int(r.slice_index))],
-                                         (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2) for r in d.itertuples()])
+    centres = np.stack([box_centre(frames[(int(getattr(r, SERIES_ID)), int(r.slice_index))], r)
+                        for r in d.itertuples()])
     seeds, votes = [], []
     for i in range(len(d)):
         near = [k for k, s in enumerate(seeds) if np.linalg.norm(centres[i] - centres[s]) <= CLUSTER_MM]
