@@ -502,6 +502,12 @@ def test_calibration_softens_overconfidence_and_mixes_in_each_columns_prior(tmp_
         assert 0.0 < out["mix"] < cap and out["mix"] == pytest.approx(fit_prior_mix(cal, g, val_prior, cap))
         assert out["mix"] != pytest.approx(fit_prior_mix(cal, g, np.tile(out["prior"], (len(g), 1)), cap), abs=1e-4)
         assert out["final_loss"] == pytest.approx(weighted_log_loss(out["mix"] * cal + (1 - out["mix"]) * val_prior, g))
+    # a validation cell no training crop has (a level only one study shows): the group's prior covers it
+    crops.table.loc[val_ds.indices[0], "column"] = "never_trained"
+    out = T._calibrate(T._Best(loss=0.0, epoch=0, logits=logits), crops, train_ds, val_ds, cap=1.0)
+    val_prior[0] = out["prior"]
+    assert "never_trained" not in out["column_prior"]
+    assert out["mix"] == pytest.approx(fit_prior_mix(softmax(logits, out["temperature"]), g, val_prior, 1.0))
 
 
 def test_training_loads_the_configured_weights_file(tmp_path):
