@@ -1,4 +1,4 @@
-"""A throw-away copy of this repository on the tiny preset, for tests that run DVC end to end.
+"""A throw-away copy of this repository on a preset (tiny by default), for tests that run DVC end to end.
 
 The copy is made from the working tree (tracked and untracked, not ignored), so the tests check what
 is about to be committed, not the last commit; it gets its own git history, DVC cache and remote.
@@ -11,9 +11,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
+
+from lumbar.vocabulary import GROUP_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Path(__file__).with_name("tiny.yaml")
+# Every stage of dvc.yaml, matrix stages expanded: what one full `dvc repro` runs.
+ALL_STAGES = {"synthesize", "realism", "extract", "split", "locate", "bundle", "evaluate", "predict"} | {
+    f"{s}@{g}" for s in ("yolo_data", "detect", "crop", "classify") for g in GROUP_NAMES}
 
 
 def env(extra: dict[str, str] | None = None, cwd_src: Path | None = None) -> dict[str, str]:
@@ -49,8 +55,8 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def make_repo(dst: Path, remote: Path) -> Path:
-    """Copy the working tree to dst, lay the tiny preset over its params, commit, set a local remote."""
+def make_repo(dst: Path, remote: Path, presets: Sequence[Path] = (TINY,)) -> Path:
+    """Copy the working tree to dst, lay `presets` over its params in order, commit, set a local remote."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, files):
@@ -60,11 +66,12 @@ def make_repo(dst: Path, remote: Path) -> Path:
             shutil.copy2(src, dst / rel)
     from lumbar.params import write_preset
 
-    write_preset(TINY, dst / "params.yaml")
+    for preset in presets:
+        write_preset(preset, dst / "params.yaml")
     sh(["git", "init", "-q", "-b", "main"], dst)
     dvc(["remote", "add", "-d", "-f", "local", str(remote)], dst)
     sh(["git", "add", "-A"], dst)
-    sh(["git", "commit", "-qm", "tiny preset"], dst)
+    sh(["git", "commit", "-qm", "presets: " + ", ".join(Path(p).name for p in presets)], dst)
     return dst
 
 

@@ -33,7 +33,7 @@ def test_floats_in_params_yaml_are_floats():
     assert list(walk(yaml.safe_load((ROOT / "params.yaml").read_text()))) == []
 
 
-@pytest.mark.parametrize("preset", ["params-real.yaml", "tests/tiny.yaml"])
+@pytest.mark.parametrize("preset", ["params-real.yaml", "tests/tiny.yaml", "tests/real-cpu.yaml"])
 def test_presets_parse_and_name_only_existing_keys(preset):
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     over = yaml.safe_load((ROOT / preset).read_text())

@@ -9,11 +9,8 @@ import pydicom
 import pytest
 from sklearn.metrics import log_loss
 
-from pipeline_repo import dvc, stages_run
+from pipeline_repo import ALL_STAGES, dvc, stages_run
 from lumbar.vocabulary import GROUPS, PHI_KEYWORDS, SPLIT, STUDY_ID
-
-ALL_STAGES = {"synthesize", "realism", "extract", "split", "locate", "bundle", "evaluate", "predict"} | {
-    f"{s}@{g}" for s in ("yolo_data", "detect", "crop", "classify") for g in GROUPS}
 
 
 def test_repro_runs_every_stage(tiny_repo):
