@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dicom_fixtures import write_kaggle
 from lumbar.crop_sets import build_crop_set
@@ -77,3 +78,43 @@ def test_holdout_and_uncovered_studies_get_no_crops(tmp_path):
                    tmp_path / "crops")
     table = pd.read_csv(tmp_path / "crops" / "crops.csv")
     assert set(table["split"]) == {"train"} and set(table["study_id"]) == {1}
+
+
+def test_crop_writer_writes_the_bytes_of_np_save_and_keeps_its_header_length(tmp_path):
+    from lumbar.crop_sets import CropWriter
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 3):
+        crops = [rng.integers(0, 256, (3, 8, 8), dtype=np.uint8) for _ in range(n)]
+        with CropWriter(tmp_path / "w.npy", (3, 8, 8)) as w:
+            for c in crops:
+                w.add(c)
+        np.save(tmp_path / "s.npy", np.stack(crops) if crops else np.zeros((0, 3, 8, 8), np.uint8))
+        assert (tmp_path / "w.npy").read_bytes() == (tmp_path / "s.npy").read_bytes()
+    with pytest.raises(ValueError, match="expected"):
+        CropWriter(tmp_path / "x.npy", (3, 8, 8)).add(np.zeros((3, 8, 4), np.uint8))
+
+
+def test_crops_are_written_as_cut_never_held_together(tmp_path, monkeypatch):
+    """Memory must not grow with the studies: when a crop is cut, every earlier one is already gone."""
+    import gc
+    import weakref
+
+    import lumbar.crop_sets as cs
+
+    store, data, split = _fixture(tmp_path)
+    alive: list[weakref.ref] = []
+    cut = cs.crop_box
+
+    def tracked(*args, **kwargs):
+        gc.collect()
+        assert all(r() is None for r in alive), "an earlier crop is still held"
+        out = cut(*args, **kwargs)
+        alive.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(cs, "crop_box", tracked)
+    located = _located(2, 21, "spinal_canal_stenosis_l4_l5", 1, (10.0, 6.0, 18.0, 12.0))
+    build_crop_set("spinal", store, data.coordinates, data.labels, split, located, [2], CropSpec(4.0, 8),
+                   tmp_path / "crops")
+    assert len(alive) == 2 and len(np.load(tmp_path / "crops" / "images.npy")) == 2

@@ -67,3 +67,27 @@ def test_no_phi_in_any_output(tmp_path):
     for name, data in _files(tmp_path / "out").items():
         for secret in (PHI_NAME, PHI_BIRTH, PHI_INSTITUTION, "PHITEST", str(tmp_path)):
             assert secret.encode() not in data, f"{secret!r} leaked into {name}"
+
+
+def test_extracted_series_reads_each_series_in_slice_order_from_an_unsorted_table(tmp_path):
+    """Series are row ranges of the sorted table (no frame per series); a table written out of order
+    is sorted first, so every series still comes back whole and in slice_index order."""
+    from lumbar.extract import write_parquet
+    from lumbar.extracted import SLICES_FILE, ExtractedSeries
+
+    k = write_kaggle(tmp_path / "k")
+    extract(k, tmp_path / "ext", workers=1, progress=False)
+    table = pd.read_parquet(tmp_path / "ext" / SLICES_FILE)
+    sorted_store = ExtractedSeries(tmp_path / "ext")
+    write_parquet(table.sample(frac=1.0, random_state=0), tmp_path / "ext" / SLICES_FILE)
+    store = ExtractedSeries(tmp_path / "ext")
+    keys = sorted(table.groupby(["study_id", "series_id"]).groups)
+    assert store.n_slices() == sorted_store.n_slices() == {
+        k: int(n) for k, n in table.groupby(["study_id", "series_id"]).size().items()}
+    for study, series in keys:
+        want = table[(table.study_id == study) & (table.series_id == series)].sort_values("slice_index")
+        got = store.meta(study, series)
+        assert list(got["slice_index"]) == list(range(len(want)))
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    assert store.studies() == sorted(table.study_id.unique()) and store.series_ids(keys[0][0]) == sorted(
+        s for st, s in keys if st == keys[0][0])

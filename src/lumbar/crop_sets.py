@@ -4,12 +4,16 @@ Training studies are cropped around their label points (plus a little jitter), b
 cleanest signal to learn from. Validation studies are cropped where the locate stage put their boxes
 (the pipeline's own choice, lumbar.locate), because that is what the classifier will see in use: its
 validation score, and the calibration fitted on it, then already include the detectors' mistakes.
+
+Crops go to images.npy one at a time as they are cut (CropWriter), never held together: the crop set
+of the real training data is hundreds of MiB, and the stage's memory must not grow with the studies.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -33,15 +37,55 @@ def _row(study: int, series: int, column: str, split: str, slice_index: int, box
             "confidence": float(confidence), "source": source, "grade": grade}
 
 
+class CropWriter:
+    """images.npy written one crop at a time: (n, *shape) uint8, the bytes of np.save(np.stack(crops)).
+
+    numpy leaves room in a .npy header for the first axis to grow (format.GROWTH_AXIS_MAX_DIGITS), so
+    the header is written for n = 0 and rewritten in place, at the same length, once n is known.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
+        self.shape, self.n = tuple(int(v) for v in shape), 0
+        self._fh: BinaryIO = open(path, "wb")
+        self._data_start = self._header()
+
+    def _header(self) -> int:
+        self._fh.seek(0)
+        np.lib.format.write_array_header_1_0(self._fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                        "fortran_order": False, "shape": (self.n, *self.shape)})
+        return self._fh.tell()
+
+    def add(self, crop: np.ndarray) -> None:
+        if crop.shape != self.shape or crop.dtype != np.uint8:
+            raise ValueError(f"crop {crop.shape} {crop.dtype}, expected {self.shape} uint8")
+        self._fh.write(np.ascontiguousarray(crop).tobytes())
+        self.n += 1
+
+    def close(self) -> None:
+        if self._header() != self._data_start:   # cannot happen with numpy's spare header room
+            raise RuntimeError("images.npy header changed length")
+        self._fh.close()
+
+    def __enter__(self) -> "CropWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self._fh.close()
+
+
 def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
-                studies: list[int], spec: CropSpec, jitter_mm: float,
-                rng: np.random.Generator) -> tuple[list[dict], list[np.ndarray], list[dict]]:
-    """Crops around label points (shifted by N(0, jitter_mm) in each direction), one per labelled cell."""
+                studies: list[int], spec: CropSpec, jitter_mm: float, rng: np.random.Generator,
+                out: CropWriter) -> tuple[list[dict], list[dict]]:
+    """Crops around label points (shifted by N(0, jitter_mm) in each direction), one per labelled cell,
+    added to `out` in the order of the returned rows; one study's volumes are open at a time."""
     cols = set(GROUPS[group].classes)
     pts = coordinates[coordinates["column"].isin(cols) & coordinates[STUDY_ID].isin(studies)]
     pts = pts.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER]).drop_duplicates(
         [STUDY_ID, "column"])
-    rows, images, missing = [], [], []
+    rows, missing = [], []
     study = None
     for p in pts.itertuples(index=True):   # the index is the coordinates CSV's line (lumbar.kaggle)
         sid, series, column = int(p.study_id), int(p.series_id), str(p.column)
@@ -58,17 +102,17 @@ def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, l
             continue
         cx, cy = float(p.x) + shift[0] / sv.spacing[1], float(p.y) + shift[1] / sv.spacing[0]
         box = box_around(cx, cy, spec.side_mm, sv.spacing)
-        images.append(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx)))
+        out.add(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx)))
         rows.append(_row(sid, series, column, "train", idx, box, 1.0, "label", _grade(labels, sid, column)))
-    return rows, images, missing
+    return rows, missing
 
 
 def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, labels: pd.DataFrame,
                   studies: list[int], split_of: dict[int, str],
-                  spec: CropSpec) -> tuple[list[dict], list[np.ndarray], list[dict]]:
-    """Crops of the boxes the locate stage chose (lumbar.locate), one per located cell."""
+                  spec: CropSpec, out: CropWriter) -> tuple[list[dict], list[dict]]:
+    """Crops of the boxes the locate stage chose (lumbar.locate), one per located cell, added to `out`."""
     g = GROUPS[group]
-    rows, images, missing = [], [], []
+    rows, missing = [], []
     by_study = {int(s): b for s, b in located.groupby(STUDY_ID)}
     for sid in studies:
         study = from_extracted(store, sid)
@@ -82,10 +126,10 @@ def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, lab
                 continue
             sv = study.series[int(r.series_id)]
             box = (r.x1, r.y1, r.x2, r.y2)
-            images.append(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec, sv.bounds(int(r.slice_index))))
+            out.add(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec, sv.bounds(int(r.slice_index))))
             rows.append(_row(sid, int(r.series_id), column, split_of[sid], int(r.slice_index), box, r.confidence,
                              "detector", _grade(labels, sid, column)))
-    return rows, images, missing
+    return rows, missing
 
 
 def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
@@ -102,14 +146,13 @@ def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame
     located = located[located["group"] == group]
     covered = sorted(int(s) for s in located_studies if split_of.get(int(s)) not in (None, "train", "holdout"))
     rng = np.random.default_rng(seed)
-    rows, images, missing = label_crops(group, store, coordinates, labels, train, spec, jitter_mm, rng)
-    r2, i2, m2 = located_crops(group, store, located, labels, covered, split_of, spec)
-    rows, images, missing = rows + r2, images + i2, missing + m2
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with CropWriter(out_dir / "images.npy", (3, spec.size, spec.size)) as images:
+        rows, missing = label_crops(group, store, coordinates, labels, train, spec, jitter_mm, rng, images)
+        r2, m2 = located_crops(group, store, located, labels, covered, split_of, spec, images)
+    rows, missing = rows + r2, missing + m2
     table = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
-    stack = np.stack(images) if images else np.zeros((0, 3, spec.size, spec.size), np.uint8)
-    np.save(out_dir / "images.npy", stack)
     table.to_csv(out_dir / "crops.csv", index=False, float_format="%.3f")
     pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason", "csv_row"]).astype({"csv_row": "Int64"}).to_csv(
         out_dir / "missing.csv", index=False)

@@ -30,9 +30,21 @@ class ExtractedSeries:
         path = self.root / SLICES_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found (run the extract stage first)")
-        self.slices = pd.read_parquet(path)
-        self._by_series = {key: df.sort_values("slice_index") for key, df in
-                           self.slices.groupby([STUDY_ID, SERIES_ID], sort=True)}
+        slices = pd.read_parquet(path)
+        order = np.lexsort([slices[k].to_numpy() for k in ("slice_index", SERIES_ID, STUDY_ID)])
+        if (order != np.arange(len(order))).any():   # the extract stage writes it sorted already
+            slices = slices.iloc[order]
+        self.slices = slices
+        # Each series is a row range of the sorted table, not a DataFrame of its own: thousands of
+        # small frames cost tens of MiB and seconds on the real data set; a range costs nothing.
+        study, series = slices[STUDY_ID].to_numpy(), slices[SERIES_ID].to_numpy()
+        starts = np.flatnonzero(np.r_[True, (study[1:] != study[:-1]) | (series[1:] != series[:-1])]) \
+            if len(slices) else np.zeros(0, dtype=np.int64)
+        ends = np.r_[starts[1:], len(slices)].astype(np.int64)
+        self._ranges = {(int(study[a]), int(series[a])): (int(a), int(b)) for a, b in zip(starts, ends)}
+        self._series_of: dict[int, list[int]] = {}
+        for st, sid in self._ranges:
+            self._series_of.setdefault(st, []).append(sid)
 
     def studies(self) -> list[int]:
         """Every study with at least one extracted series."""
@@ -40,7 +52,7 @@ class ExtractedSeries:
 
     def series_ids(self, study_id: int) -> list[int]:
         """Every extracted series of a study, by id."""
-        return sorted(sid for st, sid in self._by_series if st == int(study_id))
+        return sorted(self._series_of.get(int(study_id), []))
 
     def volume(self, study_id: int, series_id: int, mmap: bool = True) -> np.ndarray:
         """(n, rows, columns) uint8; memory-mapped unless `mmap` is False."""
@@ -48,8 +60,9 @@ class ExtractedSeries:
 
     def n_slices(self) -> dict[tuple[int, int], int]:
         """(study_id, series_id) -> number of extracted slices."""
-        return {k: len(v) for k, v in self._by_series.items()}
+        return {k: b - a for k, (a, b) in self._ranges.items()}
 
     def meta(self, study_id: int, series_id: int) -> pd.DataFrame:
         """The slices.parquet rows of one series, in slice_index order."""
-        return self._by_series[(int(study_id), int(series_id))]
+        a, b = self._ranges[(int(study_id), int(series_id))]
+        return self.slices.iloc[a:b]

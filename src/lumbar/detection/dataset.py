@@ -122,7 +122,10 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
             raise ValueError(f"yolo_data {group}: no labelled {g.view} slice in split {part!r} "
                              "(check data/split.csv and the label coordinates)")
         negatives = _negatives(part_pts, n_slices, negative_share, rng)
-        images = {k: grp for k, grp in part_pts.groupby(_KEY, sort=True)}
+        # each labelled slice's rows as positions into part_pts, not one DataFrame per slice: on the
+        # real data set that is tens of thousands of small frames held at once
+        images: dict[tuple[int, int, int], np.ndarray | None] = {
+            tuple(int(v) for v in k): rows for k, rows in part_pts.groupby(_KEY, sort=True).indices.items()}
         for key in negatives:
             images[key] = None
         img_dir, lab_dir = out_dir / "images" / part, out_dir / "labels" / part
@@ -139,8 +142,8 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
             if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx, bounds),
                                [cv2.IMWRITE_PNG_COMPRESSION, 3]):
                 raise OSError(f"could not write {img_dir / f'{stem}.png'}")
-            boxes = images[(study, series, idx)]
-            lines = _label_lines(boxes, box_mm) if boxes is not None else []
+            rows = images[(study, series, idx)]
+            lines = _label_lines(part_pts.iloc[rows], box_mm) if rows is not None else []
             (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
         summary[part] = {"images": len(images), "negatives": len(negatives), "boxes": int(len(part_pts)),
                          "studies": int(part_pts[STUDY_ID].nunique())}
