@@ -250,9 +250,10 @@ def test_mixed_integer_and_float_slices_stack_as_float32(tmp_path):
     d = tmp_path / "s"
     write_dicom(d / "1.dcm", np.full((4, 4), 10, np.uint16), (0, 0, 0), instance=1)
     write_dicom(d / "2.dcm", np.full((4, 4), 10, np.uint16), (4, 0, 0), instance=2, slope=0.5, intercept=0)
+    write_dicom(d / "3.dcm", np.full((4, 4), 10, np.uint16), (8, 0, 0), instance=3, slope=2, intercept=0)
     s = read_series(d)
-    px = s.pixels()
-    assert px.dtype == np.float32 and sorted(px[:, 0, 0].tolist()) == [5.0, 10.0]
+    px = s.pixels()                  # uint16, float32 and int32 slices: float32, not numpy's float64
+    assert px.dtype == np.float32 and sorted(px[:, 0, 0].tolist()) == [5.0, 10.0, 20.0]
     assert read_series(tmp_path / "none").pixels().shape == (0, 0, 0)
 
 
@@ -326,6 +327,7 @@ def _edited(tmp_path, edit):
 
 @pytest.mark.parametrize("edit, reason", [
     (lambda ds: delattr(ds, "ImagePositionPatient"), "no ImagePositionPatient"),
+    (lambda ds: delattr(ds, "ImageOrientationPatient"), "no ImageOrientationPatient"),
     (lambda ds: delattr(ds, "PixelSpacing"), "no PixelSpacing"),
     (lambda ds: delattr(ds, "InstanceNumber"), "no InstanceNumber"),
     (lambda ds: setattr(ds, "InstanceNumber", None), "no InstanceNumber"),
@@ -341,7 +343,7 @@ def _edited(tmp_path, edit):
      "ImageOrientationPatient is not two unit vectors: [1.06, 0.0, 0.0, 0.0, 1.0, 0.0]"),
     (lambda ds: setattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 0.94, 0]),
      "ImageOrientationPatient is not two unit vectors: [1.0, 0.0, 0.0, 0.0, 0.94, 0.0]"),
-], ids=["no-ipp", "no-spacing", "no-instance", "blank-instance", "two-values", "infinite", "zero-spacing", "zero-rows", "zero-columns", "two-frames", "long-row", "short-column"])
+], ids=["no-ipp", "no-iop", "no-spacing", "no-instance", "blank-instance", "two-values", "infinite", "zero-spacing", "zero-rows", "zero-columns", "two-frames", "long-row", "short-column"])
 def test_missing_malformed_or_impossible_geometry_is_named_exactly(tmp_path, edit, reason):
     bad = _edited(tmp_path, edit)
     assert dict(read_series(tmp_path / "s", pixels=False).skipped) == {str(bad): reason}
@@ -460,3 +462,9 @@ def test_every_other_failure_is_this_files_error_naming_its_cause(tmp_path, monk
         with pytest.raises(DicomReadError) as exc:
             read_slice(bare)
         assert str(exc.value) == f"{bare}: not a DICOM file" and calls == [False, True]
+
+
+def test_an_integer_written_as_text_with_a_zero_fraction_is_that_integer(tmp_path):
+    bad = write_dicom(tmp_path / "1.dcm", np.zeros((12, 16)), (0, 0, 0))
+    set_raw_value(bad, "Rows", b"12.0", "LO")
+    assert read_slice(bad, pixels=False)[0].rows == 12
