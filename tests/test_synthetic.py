@@ -34,13 +34,15 @@ def _sample(n=20000, noise=0.36, seed=3):
     return lat, read_grades(rng, lat, noise)
 
 
-def test_grade_shares_match_the_real_table_within_003():
-    _, g = _sample()
+def test_grade_shares_match_the_real_table_within_0_003():
+    """The README's figure: every cell's grade shares within 0.003 of the real train.csv, on a sample
+    large enough (200,000 studies) that sampling noise (~0.001) leaves room for nothing else."""
+    _, g = _sample(n=200_000)
     for i, col in enumerate(LABEL_COLUMNS):
         cond, lv = col[:-6], col[-5:]
         seen = g[:, i][g[:, i] >= 0]
         shares = np.bincount(seen, minlength=3) / len(seen)
-        np.testing.assert_allclose(shares, REAL_SHARES[cond][LEVELS.index(lv)], atol=0.03, err_msg=col)
+        np.testing.assert_allclose(shares, REAL_SHARES[cond][LEVELS.index(lv)], atol=0.003, err_msg=col)
 
 
 def test_grades_correlate_within_a_study_like_real_ones():
