@@ -121,6 +121,13 @@ def _csv(path: Path, header: list[str], rows: list[list], crlf: bool = False, bo
     path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
 
 
+def replace_once(path: Path, old: str, new: str) -> None:
+    """Edit a fixture file in place: the first `old` becomes `new` (bytes as written, line endings kept)."""
+    data = path.read_bytes()
+    assert old.encode() in data, f"{old!r} not in {path}"
+    path.write_bytes(data.replace(old.encode(), new.encode(), 1))
+
+
 def write_kaggle(root: Path, crlf: bool = False, bom: bool = False, images: bool = True,
                  human_strings: bool = True) -> Path:
     """A two-study train part and one test study, with the quirks real data has:

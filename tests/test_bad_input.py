@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dicom_fixtures import sample, set_raw_value, write_dicom, write_kaggle, write_series
+from dicom_fixtures import replace_once, sample, set_raw_value, write_dicom, write_kaggle, write_series
 from lumbar.dicom import read_series, read_slice
 from lumbar.extract import extract
 from lumbar.kaggle import KaggleFormatError, check_coordinates, read_kaggle, study_image_dir
@@ -82,10 +82,6 @@ def test_extract_survives_bad_header_values_and_geometry(tmp_path):
     assert rep["series_extracted"] == 6 and rep["slices"] == 18
 
 
-def _edit(path, old, new):
-    path.write_bytes(path.read_bytes().replace(old.encode(), new.encode(), 1))
-
-
 @pytest.mark.parametrize("file, old, new, message", [
     ("train.csv", "Moderate", "Moderat", "train.csv: row 2: .* unknown grade 'Moderat'"),
     ("train_series_descriptions.csv", "Axial T2", "Axial T3", "row 4: unknown series_description 'Axial T3'"),
@@ -106,7 +102,7 @@ def _edit(path, old, new):
 ])
 def test_malformed_csv_names_file_row_value(tmp_path, file, old, new, message):
     k = write_kaggle(tmp_path / "k", images=False)
-    _edit(k / file, old, new)
+    replace_once(k / file, old, new)
     with pytest.raises(KaggleFormatError, match=message) as exc:
         read_kaggle(k, "train")
     assert file in str(exc.value)
@@ -114,7 +110,7 @@ def test_malformed_csv_names_file_row_value(tmp_path, file, old, new, message):
 
 def test_largest_int64_id_is_still_read(tmp_path):
     k = write_kaggle(tmp_path / "k", images=False)
-    _edit(k / "train_series_descriptions.csv", "\n2,20", "\n2,9223372036854775807")
+    replace_once(k / "train_series_descriptions.csv", "\n2,20", "\n2,9223372036854775807")
     d = read_kaggle(k, "train")
     assert d.series["series_id"].max() == 2 ** 63 - 1 and len(d.series) == 7
 
@@ -131,19 +127,19 @@ def test_blank_lines_do_not_shift_row_numbers(tmp_path):
         f.write_bytes((nl.join(["", lines[0], "", "   ", *lines[1:3], "", *lines[3:]]) + nl).encode())
         d = read_kaggle(k, "train")
         assert d.series.equals(plain.series) and d.labels.equals(plain.labels)
-        _edit(f, "Axial T2", "Axial T3")
+        replace_once(f, "Axial T2", "Axial T3")
         with pytest.raises(KaggleFormatError, match="train_series_descriptions.csv: row 8: unknown series_desc"):
             read_kaggle(k, "train")
     k = write_kaggle(tmp_path / "q", images=False)
-    _edit(k / "train_series_descriptions.csv", "\n1,10,Sagittal T1", '\n1,10,"Sagittal\nT1"\n\n,,')
+    replace_once(k / "train_series_descriptions.csv", "\n1,10,Sagittal T1", '\n1,10,"Sagittal\nT1"\n\n,,')
     with pytest.raises(KaggleFormatError, match=r"row 5: study_id '' is not"):  # ',,' is a row, not blank
         read_kaggle(k, "train")
 
 
 def test_blank_lines_in_coordinates_keep_check_coordinates_rows(tmp_path):
     k = write_kaggle(tmp_path / "k")
-    _edit(k / "train_label_coordinates.csv", "\n2,21,1,", "\n\n\n2,21,1,")   # now on line 6, not 4
-    _edit(k / "train_label_coordinates.csv", "15.9,11.9", "16.5,11.9")
+    replace_once(k / "train_label_coordinates.csv", "\n2,21,1,", "\n\n\n2,21,1,")   # now on line 6, not 4
+    replace_once(k / "train_label_coordinates.csv", "15.9,11.9", "16.5,11.9")
     d = read_kaggle(k, "train")
     assert list(d.coordinates.sort_index().index) == [2, 3, 6]
     with pytest.raises(KaggleFormatError, match=r"train_label_coordinates.csv: row 6: point \(x=16.5"):
@@ -179,17 +175,17 @@ def test_label_point_on_missing_instance_or_outside_image(tmp_path):
     k = write_kaggle(tmp_path / "k")
     d = read_kaggle(k, "train")
     assert check_coordinates(d, k) == []
-    _edit(k / "train_label_coordinates.csv", "\n1,11,2,", "\n1,11,7,")   # instance 7 does not exist
-    _edit(k / "train_label_coordinates.csv", "15.9,11.9", "16.5,11.9")   # image is 16 columns wide
+    replace_once(k / "train_label_coordinates.csv", "\n1,11,2,", "\n1,11,7,")   # instance 7 does not exist
+    replace_once(k / "train_label_coordinates.csv", "15.9,11.9", "16.5,11.9")   # image is 16 columns wide
     d = read_kaggle(k, "train")
     problems = check_coordinates(d, k, strict=False)
     assert len(problems) == 2
     assert any("row 2: instance_number 7 has no file" in p for p in problems)
     assert any("row 4: point (x=16.5, y=11.9) outside the 16x12 image" in p for p in problems)
     # at the edge: x = Columns is outside, x just below it inside
-    _edit(k / "train_label_coordinates.csv", "16.5,11.9", "16,11.9")
+    replace_once(k / "train_label_coordinates.csv", "16.5,11.9", "16,11.9")
     assert any("row 4: point (x=16.0" in p for p in check_coordinates(read_kaggle(k, "train"), k, strict=False))
-    _edit(k / "train_label_coordinates.csv", "16,11.9", "15.99,11.99")
+    replace_once(k / "train_label_coordinates.csv", "16,11.9", "15.99,11.99")
     assert not any("row 4" in p for p in check_coordinates(read_kaggle(k, "train"), k, strict=False))
     with pytest.raises(KaggleFormatError, match="train_label_coordinates.csv: row 2"):
         check_coordinates(d, k)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dicom_fixtures import write_kaggle
+from dicom_fixtures import replace_once, write_kaggle
 from lumbar.kaggle import KaggleFormatError, check_coordinates, read_kaggle, series_image_dir, study_image_dir
 from lumbar.vocabulary import (AXIAL_T2, GRADES, LABEL_COLUMNS, LEVELS, SAGITTAL_T1, SAGITTAL_T2, SERIES_DESCRIPTION,
                                STUDY_ID, SUBMISSION_COLUMNS, VIEWS, normalize_view)
@@ -91,16 +91,10 @@ def test_real_csvs_parse():
     assert list(t.sample_submission.columns[1:]) == list(SUBMISSION_COLUMNS) and len(t.sample_submission) == 25
 
 
-def _replace(path, old, new):
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
 def test_train_report_counts_every_quirk(tmp_path):
     """Each count of the read report, on a folder where each quirk occurs a known number of times."""
     k = write_kaggle(tmp_path / "k", images=False)
-    _replace(k / "train_series_descriptions.csv", "2,20,Sagittal T1\n", "")     # study 2: no Sagittal T1
+    replace_once(k / "train_series_descriptions.csv", "2,20,Sagittal T1\n", "")     # study 2: no Sagittal T1
     with open(k / "train.csv", "a") as f:                                        # study 4: labels, no series
         f.write(",".join(["4"] + [GRADES[0]] * len(LABEL_COLUMNS)) + "\n")
     with open(k / "train_label_coordinates.csv", "a") as f:
@@ -181,25 +175,25 @@ def _huge_header(path):
      "position 9: invalid start byte"),
     ("test", lambda k: _huge_header(k / "test_series_descriptions.csv"),
      "{k}/test_series_descriptions.csv: row 1: not a readable CSV: field larger than field limit (131072)"),
-    ("test", lambda k: _replace(k / "test_series_descriptions.csv", "series_id,", ""),
+    ("test", lambda k: replace_once(k / "test_series_descriptions.csv", "series_id,", ""),
      "{k}/test_series_descriptions.csv: row 1: missing column(s) ['series_id']; header is "
      "['study_id', 'series_description']"),
-    ("test", lambda k: _replace(k / "test_series_descriptions.csv", "description", "description,study_id"),
+    ("test", lambda k: replace_once(k / "test_series_descriptions.csv", "description", "description,study_id"),
      "{k}/test_series_descriptions.csv: row 1: column 'study_id' appears more than once in the header"),
-    ("train", lambda k: _replace(k / "train.csv", "study_id,", "study_id,spinal_canal_stenosis_l6_s1,"),
+    ("train", lambda k: replace_once(k / "train.csv", "study_id,", "study_id,spinal_canal_stenosis_l6_s1,"),
      "{k}/train.csv: row 1: unknown column 'spinal_canal_stenosis_l6_s1' (not a known condition_level)"),
-    ("train", lambda k: _replace(k / "train_label_coordinates.csv", "L4/L5", "L4/L6"),
+    ("train", lambda k: replace_once(k / "train_label_coordinates.csv", "L4/L5", "L4/L6"),
      "{k}/train_label_coordinates.csv: row 2: unknown level 'L4/L6'"),
-    ("train", lambda k: _replace(k / "train_label_coordinates.csv", "8.5", "inf"),
+    ("train", lambda k: replace_once(k / "train_label_coordinates.csv", "8.5", "inf"),
      "{k}/train_label_coordinates.csv: row 2: x 'inf' is not a finite number"),
-    ("train", lambda k: _replace(k / "train_series_descriptions.csv", "Axial T2", "Axial T3"),
+    ("train", lambda k: replace_once(k / "train_series_descriptions.csv", "Axial T2", "Axial T3"),
      "{k}/train_series_descriptions.csv: row 4: unknown series_description 'Axial T3' "
      "(expected one of ['Sagittal T1', 'Sagittal T2/STIR', 'Axial T2'])"),
-    ("train", lambda k: _replace(k / "train_series_descriptions.csv", "2,21,Sagittal T2/STIR", "2,20,Axial T2"),
+    ("train", lambda k: replace_once(k / "train_series_descriptions.csv", "2,21,Sagittal T2/STIR", "2,20,Axial T2"),
      "{k}/train_series_descriptions.csv: row 7: series 2/20 listed twice"),
-    ("test", lambda k: _replace(k / "sample_submission.csv", "3_", "x_"),
+    ("test", lambda k: replace_once(k / "sample_submission.csv", "3_", "x_"),
      "{k}/sample_submission.csv: row 2: malformed row_id 'x_left_neural_foraminal_narrowing_l1_l2'"),
-    ("test", lambda k: _replace(k / "sample_submission.csv", ",0.3333333333333333\n", ",x\n"),
+    ("test", lambda k: replace_once(k / "sample_submission.csv", ",0.3333333333333333\n", ",x\n"),
      "{k}/sample_submission.csv: row 2: severe 'x' is not a finite number"),
     ("train", lambda k: _two_cleaned_copies(k),
      "{k}: several coordinate files, cannot choose: ['train_label_coordinates.a.csv', "
