@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from lumbar.detection import augment
 from lumbar.detection.dataset import build_yolo_dataset
 from lumbar.detection.images import detector_image, position_value
 from lumbar.detection.predict import DETECTION_COLUMNS, best_per_class, detect_series, load_detector
@@ -172,11 +173,16 @@ def test_one_epoch_training_then_series_prediction(fake, tmp_path, monkeypatch):
     cfg = {"model": "yolov8n.yaml", "epochs": {"foraminal": 9, "spinal": 1, "subarticular": 9}, "imgsz": 64,
            "batch": 4, "nbs": 4, "warmup_epochs": 0, "device": "cpu", "workers": 0, "seed": 0, "patience": 1,
            "optimizer": "AdamW", "lr0": 2e-3,
-           "scale": 0.2, "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4}
+           "scale": 0.2, "degrees": 5.0, "mosaic": 0.0, "close_mosaic": 0, "conf": 0.001, "predict_batch": 4,
+           "intensity_aug": 1.0}
+    jittered = []
+    real_jitter = augment.jitter
+    monkeypatch.setattr(augment, "jitter", lambda img, rng: jittered.append(img.shape) or real_jitter(img, rng))
     paths = Paths(tmp_path)
     metrics = train_detector("spinal", data, cfg, paths.detector_dir("spinal"), paths.detect_metrics("spinal"),
                              paths.detect_live("spinal"), paths.detect_runs, root=tmp_path)
     assert attempts == []                                             # no font/weights download tried
+    assert len(jittered) == len(list((data / "images" / "train").glob("*.png")))  # each training image, no val
     assert _hashes(data) == before                                    # the DVC output is left untouched
     assert (tmp_path / "models" / "detect" / "spinal" / "best.pt").is_file()
     written = json.loads((tmp_path / "metrics" / "detect" / "spinal.json").read_text())

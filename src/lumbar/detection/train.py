@@ -19,11 +19,13 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..vocabulary import GROUPS
+from .augment import trainer_class
 from .env import ultralytics_env
 
 # Augmentations that would break what detector_image encodes: HSV jitter mixes the channels (the
 # third one is the slice position), and a left-right flip swaps patient sides in axial images while
-# the sided class labels stay. Geometry (scale, translate, mosaic) is fine.
+# the sided class labels stay. Geometry (scale, rotation, translate, mosaic) is fine; grey levels are
+# randomised on the image channels only, by lumbar.detection.augment (detector.intensity_aug).
 AUGMENT: dict[str, float] = {"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "fliplr": 0.0, "flipud": 0.0, "bgr": 0.0}
 _CURVES = {"metrics/mAP50(B)": "mAP50", "metrics/mAP50-95(B)": "mAP50-95", "val/box_loss": "val/box_loss",
            "val/cls_loss": "val/cls_loss", "metrics/precision(B)": "precision", "metrics/recall(B)": "recall"}
@@ -141,8 +143,9 @@ def train_detector(group: str, dataset_dir: Path, cfg: Mapping[str, Any], models
                 imgsz=int(cfg["imgsz"]), batch=int(cfg["batch"]), device=device, amp=amp,
                 workers=int(cfg["workers"]), patience=int(cfg["patience"]), optimizer=str(cfg["optimizer"]),
                 lr0=float(cfg["lr0"]), nbs=int(cfg["nbs"]), warmup_epochs=float(cfg["warmup_epochs"]),
-                scale=float(cfg["scale"]), mosaic=float(cfg["mosaic"]), close_mosaic=int(cfg["close_mosaic"]),
-                plots=False, verbose=False, **AUGMENT)
+                scale=float(cfg["scale"]), degrees=float(cfg["degrees"]), mosaic=float(cfg["mosaic"]),
+                close_mosaic=int(cfg["close_mosaic"]), plots=False, verbose=False,
+                trainer=trainer_class(float(cfg["intensity_aug"])), **AUGMENT)
     seconds = time.perf_counter() - start
     best = project / group / "weights" / "best.pt"
     if not best.is_file():
