@@ -65,3 +65,16 @@ def test_trainer_class_off_is_ultralytics_own_and_on_inserts_before_format():
     steps = Fake.transforms.transforms
     assert [type(s) if isinstance(s, IntensityJitter) else s for s in steps] == \
         ["mosaic", "affine", IntensityJitter, "format"]
+
+
+def test_some_draws_reverse_the_order_of_tissue_brightness():
+    """The non-monotone curve: a brighter tissue may come out darker (a gamma or contrast change never
+    does), so the detector cannot rely on which structure is brightest."""
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 0::2, :2], img[:, 1::2, :2] = 50, 200        # two tissues side by side, column by column
+    img[..., 2] = 128
+    reversed_ = 0
+    for seed in range(40):
+        out = jitter(img, np.random.default_rng(seed))[..., 0].astype(float)
+        reversed_ += out[:, 1::2].mean() < out[:, 0::2].mean()
+    assert 3 <= reversed_ <= 30
