@@ -78,3 +78,10 @@ def test_some_draws_reverse_the_order_of_tissue_brightness():
         out = jitter(img, np.random.default_rng(seed))[..., 0].astype(float)
         reversed_ += out[:, 1::2].mean() < out[:, 0::2].mean()
     assert 3 <= reversed_ <= 30
+
+
+def test_a_wrong_share_stops_before_training():
+    with pytest.raises(ValueError, match="intensity_aug"):
+        trainer_class(-0.1)
+    with pytest.raises(ValueError, match="intensity_aug"):
+        trainer_class(2.0)

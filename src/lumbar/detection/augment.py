@@ -2,9 +2,9 @@
 
 MR intensities have no absolute scale, and phantom tissue contrast can only approximate real contrast
 (CSF against fat, marrow against disc, coil shading). A detector trained on one contrast learns it; so
-each training image gets a random monotone remapping (gamma, contrast, offset), a smooth multiplicative
-bias field (coil shading), and random blur, sharpening and noise. What it must learn is then the shape
-of the spine, which the phantoms do get right.
+each training image gets random grey levels (a gamma, or a random non-monotone curve that keeps edges
+but not the order of tissue brightness), a smooth multiplicative bias field (coil shading), contrast and
+offset, and random blur, sharpening and noise. What it must learn is then the shape of the spine.
 
 Only the image channels change (0: the slice, 1: its neighbours, with the same remapping so they stay
 comparable); channel 2 encodes the slice position (lumbar.detection.images) and is left alone, which is
@@ -23,7 +23,7 @@ LUT_SHARE = 0.5     # share of jittered images whose grey levels go through a ra
 
 
 class IntensityJitter:
-    """A random monotone remap + bias field + blur/sharpen + noise on CHANNELS, with probability p.
+    """`jitter` on CHANNELS with probability p (0 <= p <= 1).
 
     Draws from numpy's global generator, which ultralytics seeds per run and per worker, so a seeded
     training run stays reproducible.
@@ -96,6 +96,7 @@ def trainer_class(p: float):
     """
     from ultralytics.models.yolo.detect import DetectionTrainer
 
+    IntensityJitter(p)  # a wrong detector.intensity_aug stops here, before any training starts
     if float(p) == 0.0:
         return DetectionTrainer
 
