@@ -1,4 +1,5 @@
-"""Stage evaluate: the model bundle on holdout patients from their DICOM, scored beside the prior and the oracle."""
+"""Stage evaluate: the model bundle on unseen patients (holdout, and graded test studies) from their DICOM,
+scored beside the prior and the oracle."""
 import argparse
 
 from lumbar import params as P
@@ -12,8 +13,8 @@ def main() -> None:
     args = ap.parse_args()
     p, paths = P.load(args.params), Paths()
     m = evaluate(paths.bundle, p.data.kaggle_dir, paths.split, paths.evaluation, paths.evaluate_metrics,
-                 oracle_csv=p.data.oracle or None)
-    print({k: m[k] for k in ("score", "prior", "oracle", "gap_captured") if k in m})
+                 oracle_csv=p.data.oracle or None, test_labels=p.data.test_labels or None)
+    print({k: m[k] for k in ("score", "prior", "oracle", "gap_captured", "patients") if k in m})
 
 
 if __name__ == "__main__":

@@ -157,3 +157,30 @@ def test_gap_captured_when_the_oracle_is_only_a_little_better_than_the_prior(set
     gap = m["prior"]["score"] - m["oracle"]["score"]
     assert 0 < gap < 1 and m["gap_captured"] == pytest.approx((m["prior"]["score"] - m["score"]["score"]) / gap,
                                                                 abs=1e-4)
+
+
+def test_graded_test_studies_join_the_holdout_as_unseen_patients(setup):
+    """With the test studies' grades known (synthetic data), they are scored with the holdout: the
+    headline is over both, each part is given alone, and a graded study with no test images is left out."""
+    alone = _run(setup)
+    assert "holdout" not in alone and "test" not in alone and alone["patients"] == {"holdout": 1}
+    graded = setup.labels[setup.labels[STUDY_ID] == 1]
+    graded = pd.concat([graded.assign(**{STUDY_ID: 3}), graded.assign(**{STUDY_ID: 99})])  # 99: not a test study
+    graded.to_csv(setup.tmp / "test_labels.csv", index=False)
+    setup.truth[3] = setup.truth[1]
+    pd.concat([setup.oracle, _probs(3, setup.truth[3], 0.8)]).drop(columns="source").to_csv(
+        setup.tmp / "oracle.csv", index=False)
+    setup.seen.clear()
+    m = E.evaluate(setup.tmp / "bundle", setup.kaggle, setup.tmp / "split.csv", setup.tmp / "eval",
+                   setup.tmp / "evaluate.json", setup.tmp / "oracle.csv", test_labels=setup.tmp / "test_labels.csv",
+                   progress=False)
+    assert setup.seen == [1, 3] and m["patients"] == {"holdout": 1, "test": 1} and m["holdout_studies"] == 1
+    both = solution_table(pd.concat([setup.labels[setup.labels[STUDY_ID] == 1], graded[graded[STUDY_ID] == 3]]))
+    preds = pd.concat([_probs(s, setup.truth[s], 0.7) for s in (1, 3)]).drop(columns="source")
+    assert m["score"] == {k: round(v, 5) for k, v in score_parts(both, preds).items()}
+    assert m["interval"]["patients"] == 2 and m["test"]["interval"]["patients"] == 1
+    assert m["holdout"]["score"] == alone["score"] and m["holdout"]["gap_captured"] == alone["gap_captured"]
+    test_only = both[both[STUDY_ID] == 3]
+    assert m["test"]["score"]["score"] == round(score_parts(test_only, preds)["score"], 5)
+    sol = pd.read_csv(setup.tmp / "eval" / "solution.csv")
+    assert set(sol[ROW_ID].str.split("_").str[0]) == {"1", "3"} and len(sol) == len(both)

@@ -62,13 +62,16 @@ def test_evaluate_metrics_and_independent_rescore(tiny_repo):
     gap = (metrics["prior"]["score"] - metrics["score"]["score"]) / (metrics["prior"]["score"] - metrics["oracle"]["score"])
     assert metrics["gap_captured"] == pytest.approx(gap, abs=1e-4) and set(metrics["detection"]) == set(GROUPS)
     iv = metrics["interval"]
-    assert iv["patients"] == len(set(pd.read_csv(tiny_repo.path / "data" / "split.csv").query("split == 'holdout'")[STUDY_ID]))
-    assert iv["score"][0] <= metrics["score"]["score"] <= iv["score"][1]
-    preds, solution = pd.read_csv(ev / "predictions.csv"), pd.read_csv(ev / "solution.csv")
     split = pd.read_csv(tiny_repo.path / "data" / "split.csv")
     holdout = set(split.loc[split[SPLIT] == "holdout", STUDY_ID])
-    assert {int(r.split("_")[0]) for r in preds["row_id"]} == holdout
-    assert len(preds) == 25 * len(holdout)
+    graded = set(pd.read_csv(tiny_repo.path / "data" / "synthetic" / "test_labels.csv")[STUDY_ID])
+    unseen = holdout | graded  # the graded test studies are scored with the holdout
+    assert graded and not holdout & graded and iv["patients"] == len(unseen)
+    assert metrics["patients"] == {"holdout": len(holdout), "test": len(graded)}
+    assert iv["score"][0] <= metrics["score"]["score"] <= iv["score"][1]
+    preds, solution = pd.read_csv(ev / "predictions.csv"), pd.read_csv(ev / "solution.csv")
+    assert {int(r.split("_")[0]) for r in preds["row_id"]} == unseen
+    assert len(preds) == 25 * len(unseen)
     assert set(solution["row_id"]) <= set(preds["row_id"])
     assert _independent_score(solution, preds) == pytest.approx(metrics["score"]["score"], abs=1e-4)
     for g in GROUPS:
