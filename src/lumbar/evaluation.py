@@ -1,7 +1,8 @@
 """The honest score: the whole pipeline on unseen patients, beside the prior baseline and the oracle.
 
-The unseen studies (holdout patients, and the test studies where their grades are known) go through `inference.predict_dicom_study` from their DICOM files, exactly as
-unseen test studies do in `predict`; only the scoring is added here. Everything needed to re-score is
+The unseen studies (holdout patients, and the test studies where their grades are known) go through
+`inference.predict_dicom_study` from their DICOM files, exactly as `predict` runs test studies; only
+the scoring is added here. Everything needed to re-score is
 written out (predictions in submission format and the matching solution table).
 """
 from __future__ import annotations
@@ -62,8 +63,7 @@ def _predict(bundle: Bundle, kaggle_dir: Path, data, part: str, studies: list[in
 
 def _scores(solution: pd.DataFrame, subs: dict[str, pd.DataFrame]) -> dict:
     """score_parts of each predictor on the solution's rows, and gap_captured when there is an oracle."""
-    rows = set(solution[ROW_ID])
-    out = {name: score_parts(solution, s[s[ROW_ID].isin(rows)]) for name, s in subs.items()}
+    out = {name: score_parts(solution, s) for name, s in subs.items()}  # scores the solution's rows only
     if "oracle" in out:
         gap = out["prior"]["score"] - out["oracle"]["score"]
         out["gap_captured"] = (out["prior"]["score"] - out["score"]["score"]) / gap if gap > 0 else None
@@ -75,9 +75,9 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
     """Run the bundle over the unseen patients; write predictions, solution, confusions and metrics.
 
     Unseen = the holdout patients of the training data, plus the test studies when their grades are
-    known (`test_labels`: the synthetic data's; a Kaggle download has none). 25 holdout patients give
-    an interval of about +-0.09 on the score; the test studies are what brings it under +-0.05. The
-    headline figures are over all of them; `holdout` and `test` give each part alone.
+    known (`test_labels`: the synthetic data's; a Kaggle download has none), because 25 holdout
+    patients leave an interval too wide to tell one method from another. The headline figures are
+    over all of them; `holdout` and `test` give each part alone.
     """
     kaggle_dir = Path(kaggle_dir)
     data = read_kaggle(kaggle_dir, part="train")
