@@ -49,7 +49,7 @@ def test_label_crops_for_training_located_crops_for_validation(tmp_path):
     # the located crop is centred on the located box
     vol2 = np.asarray(store.volume(2, 21))
     assert np.array_equal(images[1], crop_25d(vol2, 1, 14.0, 9.0, 4.0, (0.5, 0.5), 8))
-    assert summary["spec"] == {"side_mm": 4.0, "size": 8} and summary["by_split"] == {"train": 1, "val": 1}
+    assert summary["spec"] == {"side_mm": 4.0, "size": 8, "mirror_right": False} and summary["by_split"] == {"train": 1, "val": 1}
     missing = pd.read_csv(tmp_path / "crops" / "missing.csv")
     # study 2 is covered: its four other spinal cells were located nowhere
     assert set(missing.loc[missing.study_id == 2, "reason"]) == {"no detection"}

@@ -76,3 +76,23 @@ def test_stack_bounds_of_the_first_and_last_slice():
     assert stack_bounds([0, 0, 0], 0) == (0, 3) and stack_bounds([0, 0, 0], 2) == (0, 3)
     assert stack_bounds([0, 0, 1, 1], 0) == (0, 2) and stack_bounds([0, 0, 1, 1], 3) == (2, 4)
     assert Series([]).pixels().dtype == np.int16
+
+
+def test_mirror_right_flips_right_columns_only():
+    """With mirror_right a right-side column's crop is the left-right mirror of the plain crop; left and
+    spinal columns, and every column without the flag, are untouched (training and inference share this)."""
+    from lumbar.crops import CropSpec, crop_box
+    rng = np.random.default_rng(0)
+    vol = rng.integers(0, 255, (3, 40, 40), dtype=np.uint8)
+    box, sp = (10.0, 12.0, 24.0, 26.0), (0.5, 0.5)
+    plain = crop_box(vol, 1, box, sp, CropSpec(side_mm=8.0, size=16))
+    mirror = CropSpec(side_mm=8.0, size=16, mirror_right=True)
+    right = crop_box(vol, 1, box, sp, mirror, column="right_subarticular_stenosis_l4_l5")
+    assert np.array_equal(right, plain[:, :, ::-1]) and not np.array_equal(right, plain)
+    assert right.flags["C_CONTIGUOUS"]
+    for col in ("left_subarticular_stenosis_l4_l5", "spinal_canal_stenosis_l1_l2", None):
+        assert np.array_equal(crop_box(vol, 1, box, sp, mirror, column=col), plain)
+    assert np.array_equal(crop_box(vol, 1, box, sp, CropSpec(8.0, 16), column="right_subarticular_stenosis_l4_l5"),
+                          plain)
+    with pytest.raises(KeyError, match="right_subarticular_stenosis_l9"):
+        crop_box(vol, 1, box, sp, mirror, column="right_subarticular_stenosis_l9")

@@ -133,6 +133,7 @@ class FakeClassifier:
 
     def predict_proba(self, images, columns):
         self.seen.append((images.shape, list(columns)))
+        self.images = dict(zip(columns, images))
         return np.tile(self.p, (len(images), 1))
 
 
@@ -158,6 +159,27 @@ def test_predict_study_grades_located_cells_and_gives_the_rest_the_prior():
     shape, columns = bundle.classifiers["subarticular"].seen[0]
     assert shape == (10, 3, 16, 16) and sorted(columns) == sorted(GROUPS["subarticular"].classes)
     assert set(pred.boxes["group"]) == {"spinal", "subarticular"} and "severe" in pred.boxes.columns
+
+
+def test_predict_study_mirrors_right_crops_as_the_spec_says():
+    """Inference crops as training did: with the bundle's mirror_right, right columns arrive flipped."""
+    plain, mirrored = FakeBundle(), FakeBundle()
+    mirrored.crop = {**mirrored.crop, "subarticular": CropSpec(20.0, 16, mirror_right=True)}
+    def ramped():
+        # a left-right ramp on the axials, so a flipped crop differs from a plain one
+        study = _study()
+        for v in study.of_view(AXIAL_T2):
+            v.volume[:] = np.arange(v.volume.shape[-1], dtype=np.uint8)
+        return study
+    predict_study(plain, ramped())
+    predict_study(mirrored, ramped())
+    a, b = plain.classifiers["subarticular"].images, mirrored.classifiers["subarticular"].images
+    for col in GROUPS["subarticular"].classes:
+        want = a[col][:, :, ::-1] if col.startswith("right") else a[col]
+        assert np.array_equal(b[col], want), col
+    assert any(not np.array_equal(a[c], b[c]) for c in a if c.startswith("right"))
+    assert all(np.array_equal(plain.classifiers["spinal"].images[c], mirrored.classifiers["spinal"].images[c])
+               for c in GROUPS["spinal"].classes)
 
 
 def test_an_unreadable_study_gets_the_prior_everywhere():

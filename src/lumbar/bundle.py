@@ -89,7 +89,8 @@ def build_bundle(out_dir: Path, detectors: Mapping[str, Path], classifiers: Mapp
         shutil.copyfile(detectors[g], out_dir / "detect" / f"{g}.pt")
         shutil.copyfile(classifiers[g], out_dir / "classify" / f"{g}.pt")
         groups[g] = {"detector": f"detect/{g}.pt", "classifier": f"classify/{g}.pt",
-                     "crop": asdict(CropSpec(float(clf.crop["side_mm"]), int(clf.crop["size"])))}
+                     "crop": asdict(CropSpec(float(clf.crop["side_mm"]), int(clf.crop["size"]),
+                                             bool(clf.crop.get("mirror_right", False))))}
     prior = training_prior(labels, training_studies)
     prior = training_prior(labels, training_studies)
     prior.loc[list(LABEL_COLUMNS), list(SUBMISSION_COLUMNS)].rename_axis("column").to_csv(

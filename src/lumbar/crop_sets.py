@@ -102,7 +102,7 @@ def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, l
             continue
         cx, cy = float(p.x) + shift[0] / sv.spacing[1], float(p.y) + shift[1] / sv.spacing[0]
         box = box_around(cx, cy, spec.side_mm, sv.spacing)
-        out.add(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx)))
+        out.add(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx), column))
         rows.append(_row(sid, series, column, "train", idx, box, 1.0, "label", _grade(labels, sid, column)))
     return rows, missing
 
@@ -126,7 +126,8 @@ def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, lab
                 continue
             sv = study.series[int(r.series_id)]
             box = (r.x1, r.y1, r.x2, r.y2)
-            out.add(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec, sv.bounds(int(r.slice_index))))
+            out.add(crop_box(sv.volume, int(r.slice_index), box, sv.spacing, spec, sv.bounds(int(r.slice_index)),
+                             column))
             rows.append(_row(sid, int(r.series_id), column, split_of[sid], int(r.slice_index), box, r.confidence,
                              "detector", _grade(labels, sid, column)))
     return rows, missing

@@ -11,13 +11,21 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .vocabulary import column_side
+
 
 @dataclass(frozen=True)
 class CropSpec:
-    """How big a crop is: side in mm around the point, size in pixels after resizing."""
+    """How big a crop is (side in mm around the point, size in pixels after resizing), and whether
+    right-side crops are mirrored into the left side's orientation.
+
+    Mirroring suits anatomy that is mirror-symmetric in the image plane (the subarticular recesses on
+    an axial slice): one model then sees one orientation with both sides' examples, twice the data.
+    """
 
     side_mm: float
     size: int
+    mirror_right: bool = False
 
 
 def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm: float,
@@ -46,10 +54,18 @@ def crop_25d(volume: np.ndarray, slice_index: int, cx: float, cy: float, side_mm
 
 
 def crop_box(volume: np.ndarray, slice_index: int, box: tuple[float, float, float, float],
-             spacing: tuple[float, float], spec: CropSpec, bounds: tuple[int, int] | None = None) -> np.ndarray:
-    """crop_25d centred on a box (x1, y1, x2, y2): how every detected cell is cropped."""
+             spacing: tuple[float, float], spec: CropSpec, bounds: tuple[int, int] | None = None,
+             column: str | None = None) -> np.ndarray:
+    """crop_25d centred on a box (x1, y1, x2, y2): how every cell is cropped, for training and inference.
+
+    `column` (the train.csv column the crop grades) decides the mirroring: with spec.mirror_right a
+    right-side column's crop is flipped left-right.
+    """
     x1, y1, x2, y2 = box
-    return crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size, bounds)
+    out = crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size, bounds)
+    if spec.mirror_right and column is not None and column_side(column) == "right":
+        out = np.ascontiguousarray(out[:, :, ::-1])
+    return out
 
 
 def box_around(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> tuple[float, float, float, float]:

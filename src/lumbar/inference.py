@@ -61,7 +61,8 @@ def predict_study(bundle: Bundle, study: StudyVolumes, keep_images: bool = False
         for r in rows.itertuples(index=False):
             sv = study.series[int(r.series_id)]
             crops.append(crop_box(sv.volume, int(r.slice_index), (r.x1, r.y1, r.x2, r.y2),
-                                  (r.spacing_row, r.spacing_col), bundle.crop[name], sv.bounds(int(r.slice_index))))
+                                  (r.spacing_row, r.spacing_col), bundle.crop[name], sv.bounds(int(r.slice_index)),
+                                  str(r.column)))
         p = bundle.classifiers[name].predict_proba(np.stack(crops), [str(c) for c in rows["column"]])
         probs.update(zip(rows["column"].astype(str), p))
         graded.append(rows.assign(**{c: p[:, i] for i, c in enumerate(SUBMISSION_COLUMNS)}))
