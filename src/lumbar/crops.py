@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .vocabulary import column_side
+from .vocabulary import COLUMN_PARTS, CONDITION_SIDE
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,16 @@ def crop_box(volume: np.ndarray, slice_index: int, box: tuple[float, float, floa
     """
     x1, y1, x2, y2 = box
     out = crop_25d(volume, slice_index, (x1 + x2) / 2, (y1 + y2) / 2, spec.side_mm, spacing, spec.size, bounds)
-    if spec.mirror_right and column is not None and column_side(column) == "right":
+    if spec.mirror_right and column is not None and _side(column) == "right":
         out = np.ascontiguousarray(out[:, :, ::-1])
     return out
+
+
+def _side(column: str) -> str | None:
+    """"left" / "right" of a sided group's train.csv column, None for spinal; KeyError names a bad one."""
+    if column not in COLUMN_PARTS:
+        raise KeyError(f"unknown train.csv column {column!r}")
+    return CONDITION_SIDE[COLUMN_PARTS[column][0]]
 
 
 def box_around(cx: float, cy: float, side_mm: float, spacing: tuple[float, float]) -> tuple[float, float, float, float]:

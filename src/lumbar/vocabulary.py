@@ -84,13 +84,6 @@ def column_name(condition: str, level: str) -> str:
     return f"{condition}_{level}"
 
 
-def column_side(column: str) -> str | None:
-    """"left" or "right" for a sided group's column, None for spinal; KeyError for an unknown column."""
-    if column not in COLUMN_PARTS:
-        raise KeyError(f"unknown train.csv column {column!r}")
-    return CONDITION_SIDE[COLUMN_PARTS[column][0]]
-
-
 def row_id(study_id: int, column: str) -> str:
     """Submission row id, '{study_id}_{column}'."""
     return f"{study_id}_{column}"
