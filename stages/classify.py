@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--root", default=".", help="folder holding data/, models/, metrics/, dvclive/")
     args = ap.parse_args()
     paths, g = Paths(args.root), args.group
-    cfg = TrainConfig.from_params(P.load(args.params).classifier, root=paths.root)
+    cfg = TrainConfig.from_params(P.load(args.params).classifier, root=paths.root, group=g)
     train_classifier(g, paths.crops(g), paths.classifier(g), paths.classify_metrics(g), paths.classify_live(g), cfg)
 
 

@@ -219,10 +219,24 @@ def test_pretrained_weights(tmp_path):
 def test_params_section_is_valid():
     from lumbar import params as P
 
-    cfg = TrainConfig.from_params(P.load(ROOT / "params.yaml").classifier, root=ROOT)
-    assert cfg.arch == "vgg19_bn" and cfg.weights is None
+    from lumbar.vocabulary import GROUP_NAMES
+
+    for g in GROUP_NAMES:
+        cfg = TrainConfig.from_params(P.load(ROOT / "params.yaml").classifier, root=ROOT, group=g)
+        assert cfg.arch == "vgg19_bn" and cfg.weights is None and cfg.epochs > 0
     with pytest.raises(KeyError, match="classifier.lrate"):
         TrainConfig.from_params({"lrate": 1.0})
+
+
+def test_a_scalar_given_per_group_takes_the_groups_value():
+    section = {"epochs": {"foraminal": 20, "spinal": 14, "subarticular": 8}, "lr": 1.0e-3}
+    assert TrainConfig.from_params(section, group="spinal").epochs == 14
+    assert TrainConfig.from_params(section, group="subarticular").epochs == 8
+    assert TrainConfig.from_params(section, group="foraminal").lr == 1.0e-3
+    with pytest.raises(KeyError, match="classifier.epochs is given per group, without 'spinal'"):
+        TrainConfig.from_params({"epochs": {"foraminal": 20}}, group="spinal")
+    with pytest.raises(KeyError, match="without None"):
+        TrainConfig.from_params(section)
 
 
 def test_without_validation_rows(tmp_path):

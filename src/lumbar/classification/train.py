@@ -51,14 +51,23 @@ class TrainConfig:
     augment: Augment = field(default_factory=Augment)
 
     @classmethod
-    def from_params(cls, section: Mapping[str, Any], root: Path | None = None) -> "TrainConfig":
-        """From params (unknown keys are errors); a relative weights path is resolved against `root`."""
+    def from_params(cls, section: Mapping[str, Any], root: Path | None = None,
+                    group: str | None = None) -> "TrainConfig":
+        """From params (unknown keys are errors); a relative weights path is resolved against `root`.
+
+        A scalar may be given per group, `epochs: {foraminal: 20, spinal: 14, subarticular: 8}`: the
+        groups differ in how fast they learn, never in code. Such a key needs `group`, and every group.
+        """
         names = {f.name: f for f in fields(cls)}
         unknown = sorted(set(section) - set(names))
         if unknown:
             raise KeyError(f"params: unknown key classifier.{unknown[0]}")
         kw: dict[str, Any] = {}
         for key, value in section.items():
+            if isinstance(value, Mapping) and key != "augment":
+                if group not in value:
+                    raise KeyError(f"params: classifier.{key} is given per group, without {group!r}")
+                value = value[group]
             if key == "augment":
                 kw[key] = Augment.from_params(value)
             elif key == "weights":
