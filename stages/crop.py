@@ -25,7 +25,8 @@ def main() -> None:
     summary = build_crop_set(g, ExtractedSeries(paths.extracted), data.coordinates, data.labels,
                              pd.read_csv(paths.split), boxes, studies,
                              CropSpec(side_mm=float(c.side_mm[g]), size=int(c.size), mirror_right=bool(c.mirror_right[g])), paths.crops(g),
-                             jitter_mm=float(c.jitter_mm), seed=int(c.seed))
+                             jitter_mm=float(c.jitter_mm), seed=int(c.seed),
+                             slice_jitter=float(c.slice_jitter))
     print(summary)
 
 

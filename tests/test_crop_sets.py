@@ -118,3 +118,22 @@ def test_crops_are_written_as_cut_never_held_together(tmp_path, monkeypatch):
     build_crop_set("spinal", store, data.coordinates, data.labels, split, located, [2], CropSpec(4.0, 8),
                    tmp_path / "crops")
     assert len(alive) == 2 and len(np.load(tmp_path / "crops" / "images.npy")) == 2
+
+
+def test_slice_jitter_centres_training_crops_one_slice_off_inside_the_stack(tmp_path):
+    """With slice_jitter 1 every label crop is one slice off the label's (as locate is for some cells),
+    and the table says which slice; validation crops stay where the boxes are."""
+    store, data, split = _fixture(tmp_path)
+    column = "spinal_canal_stenosis_l4_l5"
+    located = _located(2, 21, column, 1, (10.0, 6.0, 18.0, 12.0))
+    build_crop_set("spinal", store, data.coordinates, data.labels, split, located, [2], CropSpec(4.0, 8),
+                   tmp_path / "crops", slice_jitter=1.0, seed=3)
+    table = pd.read_csv(tmp_path / "crops" / "crops.csv")
+    images = np.load(tmp_path / "crops" / "images.npy")
+    vol = np.asarray(store.volume(1, 11))
+    moved = int(table["slice_index"].iloc[0])
+    assert abs(moved - 1) == 1 and 0 <= moved < len(vol)            # the label is on slice 1
+    assert np.array_equal(images[0], crop_25d(vol, moved, 8.5, 6.25, 4.0, (0.5, 0.5), 8))
+    assert int(table["slice_index"].iloc[1]) == 1 and table["source"].iloc[1] == "detector"
+    summary = json.loads((tmp_path / "crops" / "summary.json").read_text())
+    assert summary["slice_jitter"] == 1.0

@@ -78,9 +78,14 @@ class CropWriter:
 
 def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
                 studies: list[int], spec: CropSpec, jitter_mm: float, rng: np.random.Generator,
-                out: CropWriter) -> tuple[list[dict], list[dict]]:
+                out: CropWriter, slice_jitter: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Crops around label points (shifted by N(0, jitter_mm) in each direction), one per labelled cell,
-    added to `out` in the order of the returned rows; one study's volumes are open at a time."""
+    added to `out` in the order of the returned rows; one study's volumes are open at a time.
+
+    With `slice_jitter` p, a crop is centred one slice off the label's (either way, inside its stack)
+    with probability p: the locate stage picks a neighbouring slice for 15-20% of cells, so training
+    sees that too. At 0 nothing is drawn, and the crops are those of a build without it.
+    """
     cols = set(GROUPS[group].classes)
     pts = coordinates[coordinates["column"].isin(cols) & coordinates[STUDY_ID].isin(studies)]
     pts = pts.sort_values([STUDY_ID, "column", SERIES_ID, INSTANCE_NUMBER]).drop_duplicates(
@@ -100,6 +105,10 @@ def label_crops(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, l
         if reason is not None:
             missing.append({STUDY_ID: sid, ROW_ID: row_id(sid, column), "reason": reason, "csv_row": int(p.Index)})
             continue
+        if slice_jitter > 0 and rng.random() < slice_jitter:
+            lo, hi = sv.bounds(idx)
+            step = int(rng.choice([-1, 1]))
+            idx = idx + step if lo <= idx + step < hi else idx - step if lo <= idx - step < hi else idx
         cx, cy = float(p.x) + shift[0] / sv.spacing[1], float(p.y) + shift[1] / sv.spacing[0]
         box = box_around(cx, cy, spec.side_mm, sv.spacing)
         out.add(crop_box(sv.volume, idx, box, sv.spacing, spec, sv.bounds(idx), column))
@@ -135,7 +144,7 @@ def located_crops(group: str, store: ExtractedSeries, located: pd.DataFrame, lab
 
 def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame, labels: pd.DataFrame,
                    split: pd.DataFrame, located: pd.DataFrame, located_studies: list[int], spec: CropSpec,
-                   out_dir: Path, jitter_mm: float = 0.0, seed: int = 0) -> dict:
+                   out_dir: Path, jitter_mm: float = 0.0, seed: int = 0, slice_jitter: float = 0.0) -> dict:
     """Write images.npy, crops.csv, missing.csv and summary.json (with the crop spec) for one group.
 
     Training studies are cropped around their labels; `located_studies` (the studies the locate stage
@@ -150,7 +159,8 @@ def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with CropWriter(out_dir / "images.npy", (3, spec.size, spec.size)) as images:
-        rows, missing = label_crops(group, store, coordinates, labels, train, spec, jitter_mm, rng, images)
+        rows, missing = label_crops(group, store, coordinates, labels, train, spec, jitter_mm, rng, images,
+                                  slice_jitter)
         r2, m2 = located_crops(group, store, located, labels, covered, split_of, spec, images)
     rows, missing = rows + r2, missing + m2
     table = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
@@ -158,6 +168,7 @@ def build_crop_set(group: str, store: ExtractedSeries, coordinates: pd.DataFrame
     pd.DataFrame(missing, columns=[STUDY_ID, ROW_ID, "reason", "csv_row"]).astype({"csv_row": "Int64"}).to_csv(
         out_dir / "missing.csv", index=False)
     summary = {"group": group, "crops": int(len(table)), "spec": asdict(spec), "jitter_mm": float(jitter_mm),
+               **({"slice_jitter": float(slice_jitter)} if slice_jitter else {}),
                "by_split": {k: int(v) for k, v in table[SPLIT].value_counts().sort_index().items()},
                "missing": int(len(missing))}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
