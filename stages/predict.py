@@ -15,7 +15,8 @@ def main() -> None:
     p, paths = P.load(args.params), Paths()
     m = predict_test_set(paths.bundle, p.data.kaggle_dir, paths.submission, paths.predict_report,
                          paths.predict_metrics, report_studies=int(p.predict.report_studies),
-                         test_labels=p.data.test_labels or None)
+                         test_labels=p.data.test_labels or None,
+                         cells_csv=paths.predict_cells)
     print(m)
 
 

@@ -184,3 +184,31 @@ def test_graded_test_studies_join_the_holdout_as_unseen_patients(setup):
     assert m["test"]["score"]["score"] == round(score_parts(test_only, preds)["score"], 5)
     sol = pd.read_csv(setup.tmp / "eval" / "solution.csv")
     assert set(sol[ROW_ID].str.split("_").str[0]) == {"1", "3"} and len(sol) == len(both)
+
+
+def test_graded_test_studies_are_read_from_predicts_cells_instead_of_run_twice(setup):
+    """With `test_cells` (what predict wrote) the test studies are scored from it, not run again, to the
+    same figures; a cells file that lacks one of their rows is an error naming the row."""
+    graded = setup.labels[setup.labels[STUDY_ID] == 1].assign(**{STUDY_ID: 3})
+    graded.to_csv(setup.tmp / "test_labels.csv", index=False)
+    setup.truth[3] = setup.truth[1]
+    pd.concat([setup.oracle, _probs(3, setup.truth[3], 0.8)]).drop(columns="source").to_csv(
+        setup.tmp / "oracle.csv", index=False)
+
+    def run(**kw):
+        setup.seen.clear()
+        return E.evaluate(setup.tmp / "bundle", setup.kaggle, setup.tmp / "split.csv", setup.tmp / "eval",
+                          setup.tmp / "evaluate.json", setup.tmp / "oracle.csv",
+                          test_labels=setup.tmp / "test_labels.csv", progress=False, **kw)
+    inferred = run()
+    assert setup.seen == [1, 3]
+    cells = setup.tmp / "cells.csv"
+    _probs(3, setup.truth[3], 0.7, prior_cols=[LABEL_COLUMNS[0]]).to_csv(cells, index=False)
+    read = run(test_cells=cells)
+    assert setup.seen == [1] and read == inferred
+    _probs(3, setup.truth[3], 0.2).to_csv(cells, index=False)  # other probabilities: other scores
+    assert run(test_cells=cells)["test"]["score"] != inferred["test"]["score"]
+    short = _probs(3, setup.truth[3], 0.7)
+    short.iloc[1:].to_csv(cells, index=False)
+    with pytest.raises(ValueError, match=f"cells.csv: no prediction for 1 .*{short[ROW_ID].iloc[0]}"):
+        run(test_cells=cells)

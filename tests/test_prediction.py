@@ -123,8 +123,14 @@ def test_predict_reads_an_unlisted_study_from_its_headers_and_survives_a_failing
         return real(bundle, study, keep_images)
 
     monkeypatch.setattr(inference, "predict_study", flaky)
-    m = prediction.predict_test_set(tmp_path / "bundle", k, tmp_path / "sub.csv", progress=False)
+    m = prediction.predict_test_set(tmp_path / "bundle", k, tmp_path / "sub.csv", progress=False,
+                                    cells_csv=tmp_path / "cells" / "cells.csv")
     sub = pd.read_csv(tmp_path / "sub.csv")
+    cells = pd.read_csv(tmp_path / "cells" / "cells.csv")  # what evaluate scores the test studies from
+    assert sorted(cells["row_id"]) == sorted(sub["row_id"]) and (cells["source"] == "prior").sum() == m["cells_from_prior"]
+    same = sub.merge(cells, on="row_id", suffixes=("", "_cell"))
+    np.testing.assert_allclose(same[list(SUBMISSION_COLUMNS)],
+                               same[[f"{c}_cell" for c in SUBMISSION_COLUMNS]].to_numpy(), atol=5e-7)
     assert list(sub["row_id"]) == list(pd.read_csv(k / "sample_submission.csv")["row_id"])
     assert m["rows"] == 50 and m["cells_from_prior"] >= 25          # study 3: every cell from the prior
     assert seen[4] == [(40, SAGITTAL_T1), (41, "Sagittal T2/STIR"), (42, AXIAL_T2)]   # read from the headers

@@ -24,7 +24,7 @@ from .study import StudyVolumes
 from .vocabulary import (GRADES, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
                          SUBMISSION_COLUMNS)
 
-__all__ = ["solution_frame", "label_points", "confusion", "evaluate"]
+__all__ = ["solution_frame", "label_points", "confusion", "read_cells", "evaluate"]
 
 
 def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
@@ -61,6 +61,20 @@ def _predict(bundle: Bundle, kaggle_dir: Path, data, part: str, studies: list[in
     return out
 
 
+def read_cells(path: Path, row_ids: pd.Series) -> pd.DataFrame:
+    """The rows `row_ids` of a cells table that `predict` wrote (row_id, probabilities, source).
+
+    The graded test studies are the ones `predict` runs anyway; reading its cells instead of running
+    the bundle over them a second time saves a minute of the demo. A missing row is an error that
+    names it: a cells file of other studies must not be scored as if it covered these.
+    """
+    cells = pd.read_csv(path)
+    missing = sorted(set(row_ids) - set(cells[ROW_ID]))
+    if missing:
+        raise ValueError(f"{path}: no prediction for {len(missing)} graded test row(s), e.g. {missing[0]}")
+    return cells[cells[ROW_ID].isin(set(row_ids))].reset_index(drop=True)
+
+
 def _scores(solution: pd.DataFrame, subs: dict[str, pd.DataFrame]) -> dict:
     """score_parts of each predictor on the solution's rows, and gap_captured when there is an oracle."""
     out = {name: score_parts(solution, s) for name, s in subs.items()}  # scores the solution's rows only
@@ -71,13 +85,15 @@ def _scores(solution: pd.DataFrame, subs: dict[str, pd.DataFrame]) -> dict:
 
 
 def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path, metrics_path: Path,
-             oracle_csv: Path | None = None, test_labels: Path | None = None, progress: bool = True) -> dict:
+             oracle_csv: Path | None = None, test_labels: Path | None = None, progress: bool = True,
+             test_cells: Path | None = None) -> dict:
     """Run the bundle over the unseen patients; write predictions, solution, confusions and metrics.
 
     Unseen = the holdout patients of the training data, plus the test studies when their grades are
     known (`test_labels`: the synthetic data's; a Kaggle download has none), because 25 holdout
     patients leave an interval too wide to tell one method from another. The headline figures are
-    over all of them; `holdout` and `test` give each part alone.
+    over all of them; `holdout` and `test` give each part alone. With `test_cells` (the cells table
+    `predict` wrote with the same bundle) the test studies are read from it instead of run again.
     """
     kaggle_dir = Path(kaggle_dir)
     data = read_kaggle(kaggle_dir, part="train")
@@ -87,14 +103,17 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
     parts = {"holdout": solution_table(data.labels[data.labels[STUDY_ID].isin(holdout)])}
     results = _predict(bundle, kaggle_dir, data, "train", holdout, progress)
     points = [label_points(study, data.coordinates, sid) for sid, (_, study) in zip(holdout, results)]
-    preds = [p for p, _ in results]
+    preds, test_probs = [p for p, _ in results], []
     if test_labels is not None and Path(test_labels).exists():
         graded = pd.read_csv(test_labels)
         test = read_kaggle(kaggle_dir, part="test")
         ids = sorted(int(s) for s in set(graded[STUDY_ID]) & set(test.series[STUDY_ID]))
         parts["test"] = solution_table(graded[graded[STUDY_ID].isin(ids)])
-        preds += [p for p, _ in _predict(bundle, kaggle_dir, test, "test", ids, progress)]
-    sub = pd.concat([p.probs for p in preds], ignore_index=True)
+        if test_cells is not None:
+            test_probs = [read_cells(Path(test_cells), parts["test"][ROW_ID])]
+        else:
+            test_probs = [p.probs for p, _ in _predict(bundle, kaggle_dir, test, "test", ids, progress)]
+    sub = pd.concat([p.probs for p in preds] + test_probs, ignore_index=True)
     solution = pd.concat(parts.values(), ignore_index=True)
     sub_scored = sub[[ROW_ID, *SUBMISSION_COLUMNS]]
     subs = {"score": sub_scored, "prior": prior_submission(bundle.prior, solution[ROW_ID])}

@@ -117,6 +117,10 @@ class Paths:
         return self._p("data", "submission.csv")
 
     @property
+    def predict_cells(self) -> Path:
+        return self._p("data", "predict", "cells.csv")
+
+    @property
     def predict_report(self) -> Path:
         return self._p("reports", "predict")
 

@@ -37,10 +37,11 @@ def check_submission(sub: pd.DataFrame, sample: pd.DataFrame) -> None:
 
 def predict_test_set(bundle_dir: Path, kaggle_dir: Path, out_csv: Path, report_dir: Path | None = None,
                      metrics_path: Path | None = None, report_studies: int = 5,
-                     test_labels: Path | None = None, progress: bool = True) -> dict:
+                     test_labels: Path | None = None, progress: bool = True, cells_csv: Path | None = None) -> dict:
     """Predict every study of kaggle_dir's sample_submission.csv with a model bundle; write the
     submission, the report of the first `report_studies` studies and the metrics (scored when
-    `test_labels`, the test studies' grades, exists)."""
+    `test_labels`, the test studies' grades, exists). `cells_csv` gets every cell at full precision
+    with where it came from (model or prior): what `evaluate` scores the graded test studies from."""
     kaggle_dir = Path(kaggle_dir)
     test = read_kaggle(kaggle_dir, part="test")
     sample = test.sample_submission
@@ -68,6 +69,9 @@ def predict_test_set(bundle_dir: Path, kaggle_dir: Path, out_csv: Path, report_d
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     sub.to_csv(out_csv, index=False, float_format="%.6f")
+    if cells_csv is not None:
+        Path(cells_csv).parent.mkdir(parents=True, exist_ok=True)
+        cells[[ROW_ID, *SUBMISSION_COLUMNS, "source"]].to_csv(cells_csv, index=False)
     if report_dir is not None:
         write_report(preds[:report_studies], Path(report_dir))
     metrics = {"studies": len(studies), "rows": int(len(sub)),
