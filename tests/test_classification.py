@@ -294,15 +294,17 @@ def test_params_section_is_read_key_by_key(tmp_path):
     from lumbar.classification.data import Augment
 
     section = P.load(ROOT / "params.yaml").classifier
-    cfg = TrainConfig.from_params(section, root=tmp_path)
-    for key, value in section.items():
-        got = getattr(cfg, key)
-        if key == "augment":
-            assert isinstance(got, Augment) and got == Augment.from_params(value)
-        elif key == "weights":
-            assert got is None
-        else:
-            assert got == value and type(got) is type(getattr(TrainConfig(), key)), key
+    for group in ("foraminal", "spinal", "subarticular"):
+        cfg = TrainConfig.from_params(section, root=tmp_path, group=group)
+        for key, value in section.items():
+            got = getattr(cfg, key)
+            if key == "augment":
+                assert isinstance(got, Augment) and got == Augment.from_params(value)
+            elif key == "weights":
+                assert got is None
+            else:
+                want = value[group] if isinstance(value, dict) else value  # per group, or one for all
+                assert got == want and type(got) is type(getattr(TrainConfig(), key)), key
     cfg = TrainConfig.from_params({"arch": "vgg11_bn", "device": "cuda:1", "epochs": "3", "lr": "0.5"})
     assert (cfg.arch, cfg.device, cfg.epochs, cfg.lr) == ("vgg11_bn", "cuda:1", 3, 0.5)
     assert TrainConfig.from_params({"augment": {"shift": 0.2}}).augment.shift == 0.2
