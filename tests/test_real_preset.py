@@ -31,8 +31,8 @@ CPU = Path(__file__).with_name("real-cpu.yaml")
 # The only keys real-cpu.yaml may change: anything else it touched would mean the preset is no
 # longer what runs (e.g. classifier.weights: null would skip the loading this test is about).
 ALLOWED = {"synthetic.n_train", "synthetic.n_test", "synthetic.image_scale", "synthetic.workers",
-           "detector.device", "detector.imgsz", "classifier.epochs", "classifier.device"} | {
-    f"detector.epochs.{g}" for g in GROUP_NAMES}
+           "detector.device", "detector.imgsz", "classifier.device"} | {
+    f"{part}.epochs.{g}" for part in ("detector", "classifier") for g in GROUP_NAMES}
 # Seed of the saved weights: not the pipeline's seeds (42, and 43 inside ultralytics' trainer), so a
 # network initialised from scratch can never coincide with the file.
 WEIGHTS_SEED = 7
