@@ -364,7 +364,7 @@ def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     loader = DataLoader(ds, batch_size=7, shuffle=False)
-    got = T._epoch(net, loader, opt, sched, cfg, D.Context(0, 1, torch.device("cpu")), torch.Generator().manual_seed(0))
+    got = T._epoch(net, loader, opt, sched, cfg, D.Context(0, 1, torch.device("cpu")), torch.Generator().manual_seed(2))
     x = normalize(augment_batch(ds.images.float() / 255.0, cfg.augment, torch.Generator().manual_seed(0)))
     w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32)
     want = float(torch.nn.functional.cross_entropy(net(x), ds.grades, weight=w))
@@ -372,7 +372,7 @@ def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
 
 
 @pytest.mark.parametrize("change", [{"weight_decay": 0.5}, {"dropout": 0.9}, {"batch_size": 8}, {"seed": 1},
-                                    {"lr": 1e-2}])
+                                    {"lr": 1e-2}, {"mixup": 0.4}])
 def test_each_training_setting_reaches_the_model(tmp_path, change):
     crops = make_toy_crops(tmp_path / "crops", n_studies=8)
     base = replace(TOY, epochs=1)
@@ -562,3 +562,52 @@ def test_the_learning_rate_warms_up_over_the_first_15_percent_of_the_steps(tmp_p
     peak = int(np.argmax(seen))
     assert abs(peak - 0.15 * steps) <= 1 and max(seen) == pytest.approx(cfg.lr, rel=1e-2)
     assert seen[0] < cfg.lr / 10 and seen[-1] < cfg.lr / 100
+
+
+def test_mixup_blends_each_crop_with_a_seeded_partner_by_a_beta_draw():
+    """mix_batch: one lam ~ Beta(a, a) per batch, a permutation as partners, the same draws from the same
+    generator; Beta(0.4, 0.4) has variance 1 / (4 * (2 * 0.4 + 1)) = 0.139."""
+    from lumbar.classification.train import mix_batch
+
+    x = torch.arange(8 * 3 * 4 * 4, dtype=torch.float32).reshape(8, 3, 4, 4)
+    mixed, partner, lam = mix_batch(x, 0.4, torch.Generator().manual_seed(2))
+    assert sorted(partner.tolist()) == list(range(8)) and 0.0 <= lam <= 1.0
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+    again = mix_batch(x, 0.4, torch.Generator().manual_seed(2))
+    assert torch.equal(again[0], mixed) and torch.equal(again[1], partner) and again[2] == lam
+    gen = torch.Generator().manual_seed(2)
+    lams = np.array([mix_batch(x, 0.4, gen)[2] for _ in range(2000)])
+    assert abs(lams.mean() - 0.5) < 0.03 and 0.11 < lams.var() < 0.17
+    assert len({round(v, 9) for v in lams}) > 1900  # a fresh draw per batch
+
+
+def test_mixup_trains_on_the_blend_of_both_grades_losses(tmp_path):
+    """With mixup on, the epoch's loss is lam * CE(own grades) + (1 - lam) * CE(partners' grades) on the
+    blended crops (frozen model, one batch): not the plain loss, and not the partner's alone."""
+    from torch.utils.data import DataLoader
+
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+    from lumbar.classification.data import Augment, augment_batch
+    from lumbar.classification.model import normalize
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
+    ds = CropDataset(crops, rows_for(crops, "train"))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
+    cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0), mixup=0.4)
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    loader = DataLoader(ds, batch_size=len(ds), shuffle=False)
+    ctx = D.Context(0, 1, torch.device("cpu"))
+    got = T._epoch(net, loader, opt, sched, cfg, ctx, torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(2)
+    x = normalize(augment_batch(ds.images.float() / 255.0, cfg.augment, gen))
+    mixed, partner, lam = T.mix_batch(x, 0.4, gen)
+    w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32)
+    own = float(torch.nn.functional.cross_entropy(net(mixed), ds.grades, weight=w))
+    other = float(torch.nn.functional.cross_entropy(net(mixed), ds.grades[partner], weight=w))
+    assert 0.05 < lam < 0.95 and abs(own - other) > 1e-3
+    assert got == pytest.approx(lam * own + (1 - lam) * other, rel=1e-5)
+    plain = T._epoch(net, loader, opt, sched, replace(cfg, mixup=0.0), ctx, torch.Generator().manual_seed(2))
+    assert abs(plain - got) > 1e-4

@@ -43,6 +43,7 @@ class TrainConfig:
     batch_size: int = 32
     weight_decay: float = 1e-4
     dropout: float = 0.3
+    mixup: float = 0.0             # Beta(a, a) of mixup between crops of a batch; 0 = off
     patience: int = 0              # stop after this many epochs without a better val loss; 0 = never
     max_model_share: float = 0.95  # cap of the model's weight against the prior (no grade is ever certain)
     seed: int = 42
@@ -139,7 +140,13 @@ def _epoch(net, loader, opt, sched, cfg: TrainConfig, ctx: D.Context, gen: torch
     for images, grades in loader:
         images, grades = images.to(ctx.device), grades.to(ctx.device)
         x = normalize(augment_batch(images.float().div_(255.0), cfg.augment, gen))
-        loss = F.cross_entropy(net(x), grades, weight=class_w)  # = sum(w * nll) / sum(w)
+        if cfg.mixup > 0:
+            x, partner, lam = mix_batch(x, cfg.mixup, gen)
+            out = net(x)
+            loss = lam * F.cross_entropy(out, grades, weight=class_w) \
+                + (1 - lam) * F.cross_entropy(out, grades[partner], weight=class_w)
+        else:
+            loss = F.cross_entropy(net(x), grades, weight=class_w)  # = sum(w * nll) / sum(w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -150,6 +157,17 @@ def _epoch(net, loader, opt, sched, cfg: TrainConfig, ctx: D.Context, gen: torch
         dist.all_reduce(sums)
     D.sync_buffers(net, ctx)
     return float(sums[0] / sums[1])
+
+
+def mix_batch(x: torch.Tensor, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup: each crop blended with a random partner of the batch by one lam ~ Beta(alpha, alpha).
+
+    The loss is then lam * CE(own grade) + (1 - lam) * CE(partner's): a regulariser for graders that
+    overfit a few hundred crops within a few epochs. Draws come from `gen`, so runs repeat.
+    """
+    lam = float(np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen))).beta(alpha, alpha))
+    partner = torch.randperm(x.shape[0], generator=gen).to(x.device)
+    return lam * x + (1 - lam) * x[partner], partner, lam
 
 
 def _fit(model, train_ds: CropDataset, val_ds: CropDataset, cfg: TrainConfig, ctx: D.Context, live,
