@@ -372,7 +372,8 @@ def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
 
 
 @pytest.mark.parametrize("change", [{"weight_decay": 0.5}, {"dropout": 0.9}, {"batch_size": 8}, {"seed": 1},
-                                    {"lr": 1e-2}, {"mixup": 0.4}])
+                                    {"lr": 1e-2}, {"mixup": 0.4}, {"grad_clip": 0.01},
+                                    {"average_last": 0.5}])
 def test_each_training_setting_reaches_the_model(tmp_path, change):
     crops = make_toy_crops(tmp_path / "crops", n_studies=8)
     base = replace(TOY, epochs=1)
@@ -611,3 +612,61 @@ def test_mixup_trains_on_the_blend_of_both_grades_losses(tmp_path):
     assert got == pytest.approx(lam * own + (1 - lam) * other, rel=1e-5)
     plain = T._epoch(net, loader, opt, sched, replace(cfg, mixup=0.0), ctx, torch.Generator().manual_seed(2))
     assert abs(plain - got) > 1e-4
+
+
+def test_grad_clip_bounds_the_norm_of_each_step(tmp_path):
+    """With grad_clip c, one plain-SGD step (lr 1) moves the weights by a vector of norm c exactly when the
+    raw gradient is longer; 0 leaves the step alone."""
+    from torch.utils.data import DataLoader
+
+    from lumbar.classification import distributed as D
+    from lumbar.classification import train as T
+    from lumbar.classification.data import Augment
+
+    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
+    ds = CropDataset(crops, rows_for(crops, "train"))
+    loader = DataLoader(ds, batch_size=len(ds), shuffle=False)
+    ctx = D.Context(0, 1, torch.device("cpu"))
+
+    def step_norm(clip: float) -> float:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
+        before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+        opt = torch.optim.SGD(net.parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0), grad_clip=clip)
+        T._epoch(net, loader, opt, sched, cfg, ctx, torch.Generator().manual_seed(0))
+        return float((torch.cat([p.detach().flatten() for p in net.parameters()]) - before).norm())
+
+    raw = step_norm(0.0)
+    assert raw > 0.02
+    assert step_norm(0.01) == pytest.approx(0.01, rel=1e-3)
+    assert step_norm(raw * 10) == pytest.approx(raw, rel=1e-5)
+
+
+def test_average_last_keeps_the_mean_of_the_last_epochs_weights(tmp_path, monkeypatch):
+    """average_last 0.5 of 4 epochs: the saved weights are the mean of epochs 3 and 4's, whatever the
+    validation curve; batch-norm statistics are recomputed for them (not any epoch's)."""
+    from lumbar.classification import train as T
+
+    seen = []
+    epoch = T._epoch
+
+    def recording(net, *args):
+        loss = epoch(net, *args)
+        seen.append({k: v.detach().clone() for k, v in D_unwrap(net).state_dict().items()})
+        return loss
+
+    from lumbar.classification.distributed import unwrap as D_unwrap
+    monkeypatch.setattr(T, "_epoch", recording)
+    crops = make_toy_crops(tmp_path / "crops", n_studies=8)
+    metrics, model = run(tmp_path / "a", crops, replace(TOY, epochs=4, average_last=0.5))
+    saved = torch.load(model, map_location="cpu", weights_only=False)["state_dict"]
+    weights = [k for k in saved if k.endswith(".weight") and saved[k].dim() > 1]
+    assert len(seen) == 4 and weights
+    for k in weights:
+        assert torch.allclose(saved[k], (seen[2][k] + seen[3][k]) / 2, atol=1e-6), k
+        assert not torch.allclose(saved[k], seen[3][k], atol=1e-6), k
+    means = [k for k in saved if k.endswith("running_mean")]
+    assert means and all(not torch.allclose(saved[k], seen[3][k]) for k in means)
+    assert metrics["epochs_run"] == 4
