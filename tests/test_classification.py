@@ -346,25 +346,36 @@ def test_prior_mix_is_the_best_share_on_a_grid_of_0_02():
     assert fit_prior_mix(probs, grades, prior, cap=0.5) == pytest.approx(min(0.5, round(want / 0.01) * 0.01), abs=0.0101)
 
 
-def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
-    """_epoch's returned loss, with a frozen model (lr 0) and no augmentation: exactly the weighted
-    cross-entropy of the whole training set, however it is cut into batches."""
+def toy_epoch(tmp_path: Path, lr: float = 0.0, batch_size: int | None = None, seed: int = 0, **change):
+    """One `_epoch` of a linear net (seeded init) over toy training crops, augmentation off, plain SGD at
+    a constant lr; returns (loss, net, dataset, config, weights before the epoch)."""
     from torch.utils.data import DataLoader
 
     from lumbar.classification import distributed as D
     from lumbar.classification import train as T
-    from lumbar.classification.data import Augment, augment_batch
-    from lumbar.classification.model import normalize
+    from lumbar.classification.data import Augment
 
     crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
     ds = CropDataset(crops, rows_for(crops, "train"))
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
-    cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0))
-    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+    cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0), **change)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    loader = DataLoader(ds, batch_size=7, shuffle=False)
-    got = T._epoch(net, loader, opt, sched, cfg, D.Context(0, 1, torch.device("cpu")), torch.Generator().manual_seed(2))
+    loader = DataLoader(ds, batch_size=batch_size or len(ds), shuffle=False)
+    loss = T._epoch(net, loader, opt, sched, cfg, D.Context(0, 1, torch.device("cpu")),
+                    torch.Generator().manual_seed(seed))
+    return loss, net, ds, cfg, before
+
+
+def test_epoch_loss_is_the_grade_weighted_mean_over_every_crop(tmp_path):
+    """_epoch's returned loss, with a frozen model (lr 0) and no augmentation: exactly the weighted
+    cross-entropy of the whole training set, however it is cut into batches."""
+    from lumbar.classification.data import augment_batch
+    from lumbar.classification.model import normalize
+
+    got, net, ds, cfg, _ = toy_epoch(tmp_path, batch_size=7)
     x = normalize(augment_batch(ds.images.float() / 255.0, cfg.augment, torch.Generator().manual_seed(0)))
     w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32)
     want = float(torch.nn.functional.cross_entropy(net(x), ds.grades, weight=w))
@@ -585,57 +596,28 @@ def test_mixup_blends_each_crop_with_a_seeded_partner_by_a_beta_draw():
 def test_mixup_trains_on_the_blend_of_both_grades_losses(tmp_path):
     """With mixup on, the epoch's loss is lam * CE(own grades) + (1 - lam) * CE(partners' grades) on the
     blended crops (frozen model, one batch): not the plain loss, and not the partner's alone."""
-    from torch.utils.data import DataLoader
-
-    from lumbar.classification import distributed as D
-    from lumbar.classification import train as T
-    from lumbar.classification.data import Augment, augment_batch
+    from lumbar.classification.data import augment_batch
     from lumbar.classification.model import normalize
+    from lumbar.classification.train import mix_batch
 
-    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
-    ds = CropDataset(crops, rows_for(crops, "train"))
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
-    cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0), mixup=0.4)
-    opt = torch.optim.SGD(net.parameters(), lr=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    loader = DataLoader(ds, batch_size=len(ds), shuffle=False)
-    ctx = D.Context(0, 1, torch.device("cpu"))
-    got = T._epoch(net, loader, opt, sched, cfg, ctx, torch.Generator().manual_seed(2))
+    got, net, ds, cfg, _ = toy_epoch(tmp_path / "mix", seed=2, mixup=0.4)
     gen = torch.Generator().manual_seed(2)
     x = normalize(augment_batch(ds.images.float() / 255.0, cfg.augment, gen))
-    mixed, partner, lam = T.mix_batch(x, 0.4, gen)
+    mixed, partner, lam = mix_batch(x, 0.4, gen)
     w = torch.tensor(GRADE_WEIGHTS, dtype=torch.float32)
     own = float(torch.nn.functional.cross_entropy(net(mixed), ds.grades, weight=w))
     other = float(torch.nn.functional.cross_entropy(net(mixed), ds.grades[partner], weight=w))
     assert 0.05 < lam < 0.95 and abs(own - other) > 1e-3
     assert got == pytest.approx(lam * own + (1 - lam) * other, rel=1e-5)
-    plain = T._epoch(net, loader, opt, sched, replace(cfg, mixup=0.0), ctx, torch.Generator().manual_seed(2))
+    plain, *_ = toy_epoch(tmp_path / "plain", seed=2, mixup=0.0)
     assert abs(plain - got) > 1e-4
 
 
 def test_grad_clip_bounds_the_norm_of_each_step(tmp_path):
     """With grad_clip c, one plain-SGD step (lr 1) moves the weights by a vector of norm c exactly when the
     raw gradient is longer; 0 leaves the step alone."""
-    from torch.utils.data import DataLoader
-
-    from lumbar.classification import distributed as D
-    from lumbar.classification import train as T
-    from lumbar.classification.data import Augment
-
-    crops = load_crop_set(make_toy_crops(tmp_path / "crops", n_studies=6))
-    ds = CropDataset(crops, rows_for(crops, "train"))
-    loader = DataLoader(ds, batch_size=len(ds), shuffle=False)
-    ctx = D.Context(0, 1, torch.device("cpu"))
-
     def step_norm(clip: float) -> float:
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
-        before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
-        opt = torch.optim.SGD(net.parameters(), lr=1.0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-        cfg = replace(TOY, augment=Augment(0.0, 0.0, 0.0, 0.0, 0.0), grad_clip=clip)
-        T._epoch(net, loader, opt, sched, cfg, ctx, torch.Generator().manual_seed(0))
+        _, net, _, _, before = toy_epoch(tmp_path / str(clip), lr=1.0, grad_clip=clip)
         return float((torch.cat([p.detach().flatten() for p in net.parameters()]) - before).norm())
 
     raw = step_norm(0.0)
@@ -648,16 +630,16 @@ def test_average_last_keeps_the_mean_of_the_last_epochs_weights(tmp_path, monkey
     """average_last 0.5 of 4 epochs: the saved weights are the mean of epochs 3 and 4's, whatever the
     validation curve; batch-norm statistics are recomputed for them (not any epoch's)."""
     from lumbar.classification import train as T
+    from lumbar.classification.distributed import unwrap
 
     seen = []
     epoch = T._epoch
 
     def recording(net, *args):
         loss = epoch(net, *args)
-        seen.append({k: v.detach().clone() for k, v in D_unwrap(net).state_dict().items()})
+        seen.append({k: v.detach().clone() for k, v in unwrap(net).state_dict().items()})
         return loss
 
-    from lumbar.classification.distributed import unwrap as D_unwrap
     monkeypatch.setattr(T, "_epoch", recording)
     crops = make_toy_crops(tmp_path / "crops", n_studies=8)
     metrics, model = run(tmp_path / "a", crops, replace(TOY, epochs=4, average_last=0.5))
