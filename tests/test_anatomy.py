@@ -100,3 +100,20 @@ def test_sequences_give_their_contrast_on_a_mid_sagittal_slice(seq, bright, dark
     assert _pixels_like(img, bright, seq, 0.05).sum() > 200 and _pixels_like(img, dark, seq, 0.05).sum() > 200
     assert TISSUE[bright][{T1: 0, T2: 1, STIR: 2}[seq]] > 2 * TISSUE[dark][{T1: 0, T2: 1, STIR: 2}[seq]]
     assert (img[:, -5:] == 0).mean() > 0.9        # air behind the back (posterior edge of a 260 mm field)
+
+
+def test_disc_age_darkens_the_nucleus_independently_of_the_grades():
+    """Real lumbar discs are often dark with age alone: the phantom's nucleus loses disc_age of its
+    signal, a draw that does not depend on the grades (so it blurs, never fakes, the desiccation cue)."""
+    young, worn = _spine({}), _spine({"spinal_canal_stenosis_l3_l4": 1.0})
+    assert np.array_equal(young.disc_age, worn.disc_age)
+    j = 2
+    zd = young.disc_z(j)
+    nucleus = np.array([float(young.x_centre(zd)), float(young.y_centre(zd)), zd])
+    signal = []
+    for age in (0.0, 0.6):
+        young.disc_age[:] = age
+        img, centre, row, col = _axial_at_disc(young, j, T2)
+        signal.append(float(img[_region(img, centre, row, col, nucleus, 3.0)].mean()))
+    assert signal[0] == pytest.approx(TISSUE["nucleus"][1], abs=0.05)
+    assert signal[1] == pytest.approx(0.4 * signal[0], abs=0.05)

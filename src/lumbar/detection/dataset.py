@@ -12,6 +12,7 @@ import json
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any, Iterable
 
 import cv2
 import numpy as np
@@ -157,3 +158,46 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
     bad.to_csv(out_dir / "skipped_points.csv", index=False, float_format="%.4f", lineterminator="\n")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return summary
+
+
+def add_phantoms(out_dir: Path, group: str, series: Iterable[Any], box_mm: float, negative_share: float,
+                 seed: int) -> dict:
+    """Add extra phantom series (lumbar.synthetic.views.PhantomSeries: index, volume, stacks, spacing,
+    points) to the train split of a dataset written by build_yolo_dataset: each labelled slice and
+    `negative_share` unlabelled ones per labelled slice, as for the pipeline's own studies; val is left
+    alone, so ultralytics' figures stay those of the pipeline's studies. Records the counts in
+    summary.json under "phantoms" and returns them."""
+    g = GROUPS[group]
+    out_dir = Path(out_dir)
+    img_dir, lab_dir = out_dir / "images" / "train", out_dir / "labels" / "train"
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"{img_dir}: write the dataset with build_yolo_dataset first")
+    rng = np.random.default_rng([int(seed), 1])
+    index = {c: i for i, c in enumerate(g.classes)}
+    counts = Counter()
+    for s in series:
+        n, h, w = s.volume.shape
+        pts = pd.DataFrame([{STUDY_ID: int(s.index), SERIES_ID: 0, "slice_index": int(i), "column": c, "x": x,
+                             "y": y, "class_index": index[c], "rows": h, "columns": w, "spacing_row": s.spacing,
+                             "spacing_col": s.spacing} for i, c, x, y in s.points if c in index])
+        if pts.empty:
+            continue
+        chosen = {int(i): pts[pts["slice_index"] == i] for i in sorted(pts["slice_index"].unique())}
+        for _, _, i in _negatives(pts, {(int(s.index), 0): n}, negative_share, rng):
+            chosen[i] = None
+        for i in sorted(chosen):
+            stem = f"phantom_{int(s.index):05d}_{i:03d}"
+            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(s.volume, i, stack_bounds(s.stacks, i)),
+                               [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+                raise OSError(f"could not write {img_dir / f'{stem}.png'}")
+            lines = _label_lines(chosen[i], box_mm) if chosen[i] is not None else []
+            (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+            counts["images"] += 1
+            counts["negatives"] += chosen[i] is None
+            counts["boxes"] += len(lines)
+        counts["series"] += 1
+    summary_path = out_dir / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    summary["phantoms"] = {k: int(counts[k]) for k in ("series", "images", "negatives", "boxes")}
+    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return summary["phantoms"]

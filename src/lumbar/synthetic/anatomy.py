@@ -45,6 +45,8 @@ class Spine:
     roots: np.ndarray | None = None    # (k, 2) cauda equina roots: x, y offsets in the sac (fractions)
     listhesis: tuple = (-1, 0.0)       # (body index, anterior shift mm): a slipped vertebra, or none
     modic: np.ndarray | None = None    # (5,) endplate signal change per disc, -1..1 (0 = none)
+    disc_age: np.ndarray | None = None  # (THORACIC + 5,) nucleus signal lost with age, T10/T11..L5/S1,
+    #                                    independent of the grades (real lumbar discs are often dark)
 
     # --- levels along z --------------------------------------------------------------------
     def body_span(self, k: int) -> tuple[float, float]:
@@ -183,4 +185,8 @@ def sample_spine(rng: np.random.Generator, severity: np.ndarray) -> Spine:
     if rng.random() < 0.05:
         sp.listhesis = (int(rng.integers(3, 5)), rng.uniform(3, 7))
     sp.modic = np.where(rng.random(N_LEVELS) < 0.6 * spinal, rng.choice([-1.0, 1.0], N_LEVELS), 0.0) * spinal
+    # Age: a study-wide loss of disc signal, more in the lower discs, on top of the grade-linked one.
+    age = rng.uniform(0.0, 0.7)
+    sp.disc_age = np.clip(age * np.linspace(0.6, 1.2, THORACIC + N_LEVELS)
+                          + rng.normal(0.0, 0.12, THORACIC + N_LEVELS), 0.0, 0.85)
     return sp

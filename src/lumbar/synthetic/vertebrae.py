@@ -151,8 +151,8 @@ def paint_level(c: Canvas, sp: Spine, j: int) -> None:
         return fn
     # Annulus bulging posteriorly into the canal with the spinal severity; the nucleus darkens (desiccation).
     u.paint("annulus", lo, hi, disc(0.0, 0.0, bulge / 2, bulge / 2))
-    nucleus = disc(5.5, 1.3)
-    u.paint(u.value("nucleus") * (1.0 - 0.6 * sev_sp), lo, hi, nucleus)
+    nucleus = disc(0.22 * d, 0.18 * hd + 0.6)
+    u.paint(u.value("nucleus") * (1.0 - 0.6 * sev_sp) * (1.0 - _age(sp, j)), lo, hi, nucleus)
     if sev_sp > 0.2:    # the intranuclear cleft of an ageing disc
         u.paint("annulus", lo, hi, lambda X, Y, Z: np.maximum(nucleus(X, Y, Z) + 3.0, np.abs(Z - zd) - 0.3))
     # Ligamentum flavum.
@@ -193,8 +193,13 @@ def paint_thoracic_disc(c: Canvas, sp: Spine, k: int) -> None:
     lo, hi = (-w / 2, yc - d / 2, zd - hd), (w / 2, yc + d / 2, zd + hd)
     u.paint("annulus", lo, hi, lambda X, Y, Z: rounded(superell(X, Y - yc, w / 2, d / 2, 2.4),
                                                        np.abs(Z - zd) - hd / 2 - 0.8, 1.5))
-    u.paint("nucleus", lo, hi, lambda X, Y, Z: rounded(superell(X, Y - yc, w / 2 - 5, d / 2 - 5, 2.4),
-                                                       np.abs(Z - zd) - hd / 2 + 1.2, 1.5))
+    u.paint(u.value("nucleus") * (1.0 - _age(sp, k)), lo, hi, lambda X, Y, Z: rounded(
+        superell(X, Y - yc, w / 2 - 0.22 * d, d / 2 - 0.22 * d, 2.4), np.abs(Z - zd) - 0.32 * hd, 1.5))
+
+
+def _age(sp: Spine, j: int) -> float:
+    """Share of nucleus signal disc j (0 = L1/L2; negative: thoracic, -1 = T12/L1) has lost with age."""
+    return 0.0 if sp.disc_age is None else float(sp.disc_age[THORACIC + j])
 
 
 def paint_spine(c: Canvas, sp: Spine) -> None:
