@@ -36,15 +36,12 @@ def build(out: Path, n: int, p) -> dict:
     y, e = p.yolo_data, p.extract
     counts = {}
     for part, seed, k in (("train", int(p.synthetic.seed), n), ("val", int(p.synthetic.seed) + VAL_SEED_OFFSET, 30)):
-        work = out / part
         for sub in ("images", "labels"):
-            (work / sub / "train").mkdir(parents=True)
+            (out / sub / part).mkdir(parents=True)
         series = phantom_series("spinal", k, {**p.synthetic, "seed": seed}, float(e.low_percentile),
                                 float(e.high_percentile), workers=int(p.synthetic.workers))
-        counts[part] = add_phantoms(work, "spinal", series, float(y.box_mm.spinal), float(y.negative_share), int(y.seed))
-        for sub in ("images", "labels"):
-            shutil.move(str(work / sub / "train"), str(out / sub / part))
-        shutil.rmtree(work)
+        counts[part] = add_phantoms(out, "spinal", series, float(y.box_mm.spinal), float(y.negative_share),
+                                    int(y.seed), part=part)
     spec = {"train": "images/train", "val": "images/val", "nc": len(GROUPS["spinal"].classes),
             "names": dict(enumerate(GROUPS["spinal"].classes))}
     (out / "dataset.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")

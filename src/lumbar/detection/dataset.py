@@ -85,6 +85,13 @@ def _negatives(pts: pd.DataFrame, n_slices: dict[tuple[int, int], int], share: f
     return sorted(pool[i] for i in chosen)
 
 
+def _write_example(img_dir: Path, lab_dir: Path, stem: str, image: np.ndarray, lines: list[str]) -> None:
+    """One training example: the detector image as PNG and its YOLO label file (empty: a negative)."""
+    if not cv2.imwrite(str(img_dir / f"{stem}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+        raise OSError(f"could not write {img_dir / f'{stem}.png'}")
+    (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+
+
 def _label_lines(boxes: pd.DataFrame, box_mm: float) -> list[str]:
     """YOLO label lines (class cx cy w h, normalised), boxes clipped to the image."""
     lines = []
@@ -138,14 +145,10 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
             if vol is None:
                 volumes.clear()  # keys are sorted by series: one volume in memory at a time
                 vol = volumes[(study, series)] = store.volume(study, series, mmap=False)
-            stem = image_stem(study, series, idx)
             bounds = stack_bounds(store.meta(study, series)["stack"].tolist(), idx)
-            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(vol, idx, bounds),
-                               [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-                raise OSError(f"could not write {img_dir / f'{stem}.png'}")
             rows = images[(study, series, idx)]
-            lines = _label_lines(part_pts.iloc[rows], box_mm) if rows is not None else []
-            (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+            _write_example(img_dir, lab_dir, image_stem(study, series, idx), detector_image(vol, idx, bounds),
+                           _label_lines(part_pts.iloc[rows], box_mm) if rows is not None else [])
         summary[part] = {"images": len(images), "negatives": len(negatives), "boxes": int(len(part_pts)),
                          "studies": int(part_pts[STUDY_ID].nunique())}
     # No `path:` key on purpose: ultralytics then resolves train/val against this file's folder, so the
@@ -161,15 +164,15 @@ def build_yolo_dataset(group: str, extracted_dir: Path, coordinates: pd.DataFram
 
 
 def add_phantoms(out_dir: Path, group: str, series: Iterable[Any], box_mm: float, negative_share: float,
-                 seed: int) -> dict:
+                 seed: int, part: str = "train") -> dict:
     """Add extra phantom series (lumbar.synthetic.views.PhantomSeries: index, volume, stacks, spacing,
-    points) to the train split of a dataset written by build_yolo_dataset: each labelled slice and
-    `negative_share` unlabelled ones per labelled slice, as for the pipeline's own studies; val is left
-    alone, so ultralytics' figures stay those of the pipeline's studies. Records the counts in
-    summary.json under "phantoms" and returns them."""
+    points) to split `part` of a dataset written by build_yolo_dataset: each labelled slice and
+    `negative_share` unlabelled ones per labelled slice, as for the pipeline's own studies. The stage
+    adds them to train only, so ultralytics' val figures stay those of the pipeline's studies.
+    Records the counts in summary.json under "phantoms" and returns them."""
     g = GROUPS[group]
     out_dir = Path(out_dir)
-    img_dir, lab_dir = out_dir / "images" / "train", out_dir / "labels" / "train"
+    img_dir, lab_dir = out_dir / "images" / part, out_dir / "labels" / part
     if not img_dir.is_dir():
         raise FileNotFoundError(f"{img_dir}: write the dataset with build_yolo_dataset first")
     rng = np.random.default_rng([int(seed), 1])
@@ -186,12 +189,9 @@ def add_phantoms(out_dir: Path, group: str, series: Iterable[Any], box_mm: float
         for _, _, i in _negatives(pts, {(int(s.index), 0): n}, negative_share, rng):
             chosen[i] = None
         for i in sorted(chosen):
-            stem = f"phantom_{int(s.index):05d}_{i:03d}"
-            if not cv2.imwrite(str(img_dir / f"{stem}.png"), detector_image(s.volume, i, stack_bounds(s.stacks, i)),
-                               [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-                raise OSError(f"could not write {img_dir / f'{stem}.png'}")
             lines = _label_lines(chosen[i], box_mm) if chosen[i] is not None else []
-            (lab_dir / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+            _write_example(img_dir, lab_dir, f"phantom_{int(s.index):05d}_{i:03d}",
+                           detector_image(s.volume, i, stack_bounds(s.stacks, i)), lines)
             counts["images"] += 1
             counts["negatives"] += chosen[i] is None
             counts["boxes"] += len(lines)
