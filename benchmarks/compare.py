@@ -6,6 +6,10 @@ Both runs must have scored the same unseen patients (same data stages). Each sid
 `data/evaluate/predictions.csv` and `solution.csv` come from the DVC cache of that git revision (or the
 working tree for `workspace`). Every replicate draws the same patients for both runs, so the interval of the difference is far narrower than the difference of two intervals: two
 runs of one demo share most of their luck.
+
+On synthetic data (`data.oracle` in params.yaml exists) the difference is given twice: on the
+reader's grades, and expected over the grades the generator's posterior gives (evaluate's
+`expected`), which leaves the reader's coin flips out of the comparison.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lumbar.bootstrap import bootstrap, interval, replicate_scores, study_sums
+from lumbar.bootstrap import bootstrap, interval, study_sums, sums_parts
+from lumbar.params import load as load_params
 from lumbar.vocabulary import COLUMN_GROUP, ROW_ID, STUDY_ID, SUBMISSION_COLUMNS, split_row_id
 
 
@@ -50,18 +55,27 @@ def main() -> None:
         raise SystemExit("the two runs scored different rows: compare runs on the same data")
     solution = _solution(sol[args.new])
     subs = {name: _read("data/evaluate/predictions.csv", rev) for name, rev in (("base", args.base), ("new", args.new))}
-    reps = bootstrap(solution, subs, n=args.replicates)
-    point = {name: replicate_scores(*study_sums(solution, sub)[:2], np.ones((1, solution[STUDY_ID].nunique())))[0]
-             for name, sub in subs.items()}
     metrics = json.loads(Path("metrics/evaluate.json").read_text())
-    span = metrics["prior"]["score"] - metrics["oracle"]["score"]  # same patients, so the same prior and oracle
     print(f"{solution[STUDY_ID].nunique()} patients, {args.replicates} paired replicates")
+    _report("on the reader's grades", solution, subs, None, metrics, args)
+    oracle = Path(str(load_params().data.oracle or ""))
+    if oracle.is_file() and "expected" in metrics:
+        _report("expected over the posterior's grades", solution, subs, pd.read_csv(oracle), metrics["expected"], args)
+
+
+def _report(title: str, solution: pd.DataFrame, subs: dict, truth, metrics: dict, args) -> None:
+    """Point scores, intervals and the paired difference (score and gap_captured) of base and new."""
+    reps = bootstrap(solution, subs, n=args.replicates, truth=truth)
+    point = {name: sums_parts(*study_sums(solution, sub, truth)[:2])["score"] for name, sub in subs.items()}
+    span = metrics["prior"]["score"] - metrics["oracle"]["score"]  # same patients, so the same prior and oracle
+    print(title)
     for name in ("base", "new"):
         print(f"  {name:4s} ({getattr(args, name)}): score {point[name]:.4f} {interval(reps[name])}")
     d = reps["new"] - reps["base"]
     print(f"  new - base: {point['new'] - point['base']:+.4f} {interval(d)}  (negative: new is better)")
     print(f"  gap_captured change: {(point['base'] - point['new']) / span:+.3f} "
           f"{[round(-v / span, 3) for v in interval(d)[::-1]]}")
+
 
 if __name__ == "__main__":
     main()

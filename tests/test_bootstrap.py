@@ -1,11 +1,13 @@
 """The patient bootstrap: replicates score like the metric, intervals hold the figure, draws are shared."""
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lumbar.bootstrap import bootstrap, intervals, replicate_scores, study_sums
+from lumbar.bootstrap import bootstrap, intervals, replicate_scores, study_sums, sums_parts
 from lumbar.metric import prior_submission, prior_table, score_parts, solution_table
-from lumbar.vocabulary import GRADES, LABEL_COLUMNS, SUBMISSION_COLUMNS
+from lumbar.vocabulary import GRADE_WEIGHTS, GRADES, LABEL_COLUMNS, SUBMISSION_COLUMNS
 
 
 def _labels(n=12, seed=0):
@@ -70,3 +72,36 @@ def test_identical_patients_give_an_interval_of_no_width():
                      for s in range(10, 20)], ignore_index=True)
     lo, hi = intervals(sol, {"score": sub}, n=200)["score"]
     assert hi - lo < 1e-9
+
+
+def test_sums_of_a_one_hot_truth_are_the_hard_grades_and_score_like_the_metric():
+    sol = solution_table(_labels(15, seed=4))
+    sub = _submission(sol, seed=5)
+    one_hot = sub.copy()
+    one_hot[list(SUBMISSION_COLUMNS)] = np.eye(3)[sol["grade"].to_numpy()]
+    hard, via_truth = study_sums(sol, sub), study_sums(sol, sub, one_hot)
+    assert np.allclose(hard[0], via_truth[0], rtol=1e-12) and np.allclose(hard[1], via_truth[1], rtol=1e-12)
+    want = score_parts(sol, sub)
+    assert sums_parts(*hard[:2]) == pytest.approx(want, rel=1e-12)
+
+
+def test_expected_sums_are_the_mean_over_every_grade_the_truth_can_give():
+    """One study, five spinal levels and two foramina: the expected sums equal the probability-weighted
+    sums of the hard grades over all 3^7 gradings (levels independent given the truth), any-severe included."""
+    rng = np.random.default_rng(8)
+    cols = [c for c in LABEL_COLUMNS if c.startswith("spinal")] + [c for c in LABEL_COLUMNS if "foraminal" in c][:2]
+    labels = pd.DataFrame([[7] + ["Normal/Mild"] * len(cols)], columns=["study_id", *cols])
+    base = solution_table(labels)
+    truth = _submission(base, seed=9)
+    truth[list(SUBMISSION_COLUMNS)] = rng.dirichlet([1, 1, 1], size=len(base))
+    sub = _submission(base, seed=10)
+    t = truth.set_index("row_id").loc[base["row_id"], list(SUBMISSION_COLUMNS)].to_numpy()
+    loss, wsum = np.zeros((1, 4)), np.zeros((1, 4))
+    for grades in itertools.product(range(3), repeat=len(base)):
+        sol = base.assign(grade=grades, weight=np.asarray(GRADE_WEIGHTS)[list(grades)])
+        prob = np.prod(t[np.arange(len(base)), grades])
+        l, w, _ = study_sums(sol, sub)
+        loss, wsum = loss + prob * l, wsum + prob * w
+    e_loss, e_wsum, _ = study_sums(base, sub, truth)
+    assert np.allclose(e_loss, loss, rtol=1e-10) and np.allclose(e_wsum, wsum, rtol=1e-10)
+    assert e_wsum[0, 3] > 0 and e_wsum[0, 2] == 0     # any-severe is scored; no subarticular rows here

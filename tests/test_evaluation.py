@@ -13,8 +13,9 @@ import lumbar.evaluation as E
 from dicom_fixtures import write_kaggle
 from lumbar.inference import StudyPrediction
 from lumbar.kaggle import read_kaggle
-from lumbar.metric import score_parts, solution_table
-from lumbar.vocabulary import BOX_COLUMNS, GRADES, GROUPS, LABEL_COLUMNS, ROW_ID, STUDY_ID, SUBMISSION_COLUMNS
+from lumbar.bootstrap import study_sums, sums_parts
+from lumbar.metric import score_parts, solution_table, weighted_log_loss
+from lumbar.vocabulary import BOX_COLUMNS, GRADE_WEIGHTS, GRADES, GROUPS, LABEL_COLUMNS, ROW_ID, STUDY_ID, SUBMISSION_COLUMNS
 
 PRIOR = np.array([0.5, 0.3, 0.2])
 
@@ -77,8 +78,8 @@ def test_scores_the_holdout_beside_prior_and_oracle(setup):
     rows = solution[ROW_ID]
     subs = {"score": _probs(1, setup.truth[1], 0.7).drop(columns="source"),
             "prior": pd.DataFrame({ROW_ID: rows, **{c: PRIOR[i] for i, c in enumerate(SUBMISSION_COLUMNS)}}),
-            "oracle": _probs(1, setup.truth[1], 0.8).drop(columns="source")}
-    want = {k: score_parts(solution, v) for k, v in subs.items()}
+            "oracle": E.bayes_submission(_probs(1, setup.truth[1], 0.8).drop(columns="source"))}
+    want = {k: score_parts(solution, v) for k, v in subs.items()}  # the oracle submits its Bayes decision
     for name in subs:
         assert m[name] == {k: round(v, 5) for k, v in want[name].items()}, name
     gap = (want["prior"]["score"] - want["score"]["score"]) / (want["prior"]["score"] - want["oracle"]["score"])
@@ -86,6 +87,16 @@ def test_scores_the_holdout_beside_prior_and_oracle(setup):
     lo, hi = m["interval"]["gap_captured"]
     assert lo - 1e-3 <= m["gap_captured"] <= hi + 1e-3 and set(m["interval"]) >= {"score", "prior", "oracle"}
     assert m["cells_from_prior"] == 1
+    # and every figure again, expected over the grades the posterior gives (not the reader's draw)
+    posterior = _probs(1, setup.truth[1], 0.8).drop(columns="source")
+    expected = {k: sums_parts(*study_sums(solution, v, posterior)[:2]) for k, v in subs.items()}
+    for name in subs:
+        assert m["expected"][name] == {k: round(v, 5) for k, v in expected[name].items()}, name
+        assert m["expected"][name]["score"] != m[name]["score"]
+    e_gap = m["expected"]["gap_captured"]
+    assert e_gap == round((expected["prior"]["score"] - expected["score"]["score"])
+                          / (expected["prior"]["score"] - expected["oracle"]["score"]), 5)
+    assert m["expected"]["interval"]["gap_captured"][0] - 1e-3 <= e_gap <= m["expected"]["interval"]["gap_captured"][1] + 1e-3
     assert m["detection"]["spinal"] == {"points": 1, "located": 1.0, "slice_within_1": 1.0, "inside_box": 1.0}
     assert m["detection"]["subarticular"] == {"points": 1, "located": 0.0, "slice_within_1": 0.0, "inside_box": 0.0}
     assert m["detection"]["foraminal"]["points"] == 0
@@ -136,7 +147,8 @@ def test_solution_frame_is_one_hot_integers_and_float_weights():
 
 def test_an_oracle_no_better_than_the_prior_gives_no_gap_captured(setup):
     solution = solution_table(setup.labels[setup.labels[STUDY_ID] == 1])
-    prior = pd.DataFrame({ROW_ID: solution[ROW_ID], **{c: PRIOR[i] for i, c in enumerate(SUBMISSION_COLUMNS)}})
+    untilted = PRIOR / np.asarray(GRADE_WEIGHTS) / (PRIOR / np.asarray(GRADE_WEIGHTS)).sum()  # its Bayes decision: PRIOR
+    prior = pd.DataFrame({ROW_ID: solution[ROW_ID], **{c: untilted[i] for i, c in enumerate(SUBMISSION_COLUMNS)}})
     prior.to_csv(setup.tmp / "oracle.csv", index=False)
     m = _run(setup)
     assert m["oracle"] == m["prior"] and m["gap_captured"] is None
@@ -152,7 +164,7 @@ def test_studies_without_boxes_or_volumes_still_score(setup):
 
 def test_gap_captured_when_the_oracle_is_only_a_little_better_than_the_prior(setup):
     """gap_captured divides by prior - oracle whatever its size (here under 1; the model beats this oracle)."""
-    _probs(1, setup.truth[1], 0.6).drop(columns="source").to_csv(setup.tmp / "oracle.csv", index=False)
+    _probs(1, setup.truth[1], 0.4).drop(columns="source").to_csv(setup.tmp / "oracle.csv", index=False)
     m = _run(setup)
     gap = m["prior"]["score"] - m["oracle"]["score"]
     assert 0 < gap < 1 and m["gap_captured"] == pytest.approx((m["prior"]["score"] - m["score"]["score"]) / gap,
@@ -212,3 +224,21 @@ def test_graded_test_studies_are_read_from_predicts_cells_instead_of_run_twice(s
     short.iloc[1:].to_csv(cells, index=False)
     with pytest.raises(ValueError, match=f"cells.csv: no prediction for 1 .*{short[ROW_ID].iloc[0]}"):
         run(test_cells=cells)
+
+
+def test_bayes_submission_tilts_the_posterior_by_the_weights_and_beats_it():
+    """Under the 1/2/4 weights the best submission for grade probabilities p is q ∝ w·p: on grades
+    drawn from p it scores better than p itself (and than any other tilt), so the oracle must submit it."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    post = rng.dirichlet([3, 1, 0.6], size=n)
+    grades = np.array([rng.choice(3, p=row) for row in post])
+    frame = pd.DataFrame(post, columns=["normal_mild", "moderate", "severe"]).assign(row_id=range(n))
+    bayes = E.bayes_submission(frame)
+    q = bayes[["normal_mild", "moderate", "severe"]].to_numpy()
+    assert np.allclose(q.sum(axis=1), 1) and np.allclose(q / q[:, :1], post * [1, 2, 4] / post[:, :1])
+    assert np.allclose(frame[["normal_mild", "moderate", "severe"]].to_numpy(), post)  # input left as it was
+    loss = {name: weighted_log_loss(p, grades) for name, p in
+            (("posterior", post), ("bayes", q), ("over", post * [1, 3, 9]), ("under", post * [1, 1.5, 2]))}
+    assert loss["bayes"] < min(loss["posterior"], loss["over"], loss["under"])
+    assert loss["posterior"] - loss["bayes"] > 0.01

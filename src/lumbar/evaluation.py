@@ -14,17 +14,31 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .bootstrap import intervals
+from .bootstrap import intervals, study_sums, sums_parts
 from .bundle import Bundle
 from .inference import predict_dicom_study
 from .kaggle import read_kaggle, study_image_dir
 from .located import box_figures, empty_boxes, label_slices
 from .metric import prior_submission, score_parts, solution_table
 from .study import StudyVolumes
-from .vocabulary import (GRADES, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
+from .vocabulary import (GRADE_WEIGHTS, GRADES, GROUPS, INSTANCE_NUMBER, ROW_ID, SERIES_ID, SPLIT, STUDY_ID,
                          SUBMISSION_COLUMNS)
 
-__all__ = ["solution_frame", "label_points", "confusion", "read_cells", "evaluate"]
+__all__ = ["bayes_submission", "solution_frame", "label_points", "confusion", "read_cells", "evaluate"]
+
+
+def bayes_submission(posterior: pd.DataFrame) -> pd.DataFrame:
+    """The best submission for grade probabilities `posterior`: each row tilted by the weights, q ∝ w·p.
+
+    Why not the posterior itself: a group's loss is sum(w_y · -log q_y) / sum(w_y), and the expected
+    numerator sum_c p_c w_c · -log q_c is smallest at q ∝ w·p (the same reason constant_prior is
+    ∝ weight × count). On the synthetic data the plain posterior scores ~0.03 worse than this, so an
+    "oracle" that submits it is no bound: a model trained on the weighted loss can beat it.
+    """
+    out = posterior.copy()
+    mass = posterior[list(SUBMISSION_COLUMNS)].to_numpy(dtype=np.float64) * np.asarray(GRADE_WEIGHTS)
+    out[list(SUBMISSION_COLUMNS)] = mass / mass.sum(axis=1, keepdims=True)
+    return out
 
 
 def solution_frame(solution: pd.DataFrame) -> pd.DataFrame:
@@ -75,12 +89,17 @@ def read_cells(path: Path, row_ids: pd.Series) -> pd.DataFrame:
     return cells[cells[ROW_ID].isin(set(row_ids))].reset_index(drop=True)
 
 
-def _scores(solution: pd.DataFrame, subs: dict[str, pd.DataFrame]) -> dict:
-    """score_parts of each predictor on the solution's rows, and gap_captured when there is an oracle."""
-    out = {name: score_parts(solution, s) for name, s in subs.items()}  # scores the solution's rows only
+def _scores(solution: pd.DataFrame, subs: dict[str, pd.DataFrame], truth: pd.DataFrame | None = None) -> dict:
+    """score_parts of each predictor on the solution's rows (expected over `truth`'s grades when given),
+    gap_captured when there is an oracle, and the patient-bootstrap intervals."""
+    if truth is None:
+        out = {name: score_parts(solution, s) for name, s in subs.items()}  # scores the solution's rows only
+    else:
+        out = {name: sums_parts(*study_sums(solution, s, truth)[:2]) for name, s in subs.items()}
     if "oracle" in out:
         gap = out["prior"]["score"] - out["oracle"]["score"]
         out["gap_captured"] = (out["prior"]["score"] - out["score"]["score"]) / gap if gap > 0 else None
+    out["interval"] = intervals(solution, subs, truth=truth)
     return out
 
 
@@ -92,7 +111,10 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
     Unseen = the holdout patients of the training data, plus the test studies when their grades are
     known (`test_labels`: the synthetic data's; a Kaggle download has none), because 25 holdout
     patients leave an interval too wide to tell one method from another. The headline figures are
-    over all of them; `holdout` and `test` give each part alone. With `test_cells` (the cells table
+    over all of them; `holdout` and `test` give each part alone. With the generator's posterior
+    (`oracle_csv`) the oracle submits its Bayes decision (bayes_submission), and `expected`
+    repeats every figure as its expectation over the reader's grades: the same quantity without the
+    reader's coin flips, so its interval says what the patients' variety leaves. With `test_cells` (the cells table
     `predict` wrote with the same bundle) the test studies are read from it instead of run again.
     """
     kaggle_dir = Path(kaggle_dir)
@@ -117,14 +139,20 @@ def evaluate(bundle_dir: Path, kaggle_dir: Path, split_csv: Path, out_dir: Path,
     solution = pd.concat(parts.values(), ignore_index=True)
     sub_scored = sub[[ROW_ID, *SUBMISSION_COLUMNS]]
     subs = {"score": sub_scored, "prior": prior_submission(bundle.prior, solution[ROW_ID])}
+    posterior = None
     if oracle_csv is not None and Path(oracle_csv).exists():
-        oracle = pd.read_csv(oracle_csv)
-        subs["oracle"] = oracle[oracle[ROW_ID].isin(solution[ROW_ID])]
+        posterior = pd.read_csv(oracle_csv)
+        posterior = posterior[posterior[ROW_ID].isin(solution[ROW_ID])].reset_index(drop=True)
+        subs["oracle"] = bayes_submission(posterior)
     metrics = _scores(solution, subs)
-    metrics["interval"] = intervals(solution, subs)
     if len(parts) > 1:
         for name, part in parts.items():
-            metrics[name] = {**_scores(part, subs), "interval": intervals(part, subs)}
+            metrics[name] = _scores(part, subs)
+    if posterior is not None:  # the same scores expected over the reader's grades (bootstrap.study_sums)
+        metrics["expected"] = _scores(solution, subs, posterior)
+        if len(parts) > 1:
+            for name, part in parts.items():
+                metrics["expected"][name] = _scores(part, subs, posterior)
     boxes = [p.boxes for p in preds if len(p.boxes)]
     metrics["detection"] = box_figures(pd.concat(boxes, ignore_index=True) if boxes else empty_boxes(),
                                        pd.concat(points, ignore_index=True))
