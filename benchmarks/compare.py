@@ -18,7 +18,6 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lumbar.bootstrap import bootstrap, interval, study_sums, sums_parts
